@@ -1,0 +1,227 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { createCluster } from "redis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DeviceState } from "../../worker/protocol";
+import { createScriptRunner } from "../../worker/lua/scripts";
+import { provisionSeed } from "../../worker/provision";
+import { generateKeyringSpec, parseKeyring } from "../../worker/seal/keyring";
+import { base32Decode } from "../../worker/totp/base32";
+import { hotp } from "../../worker/totp/hotp";
+import { createVerifier, type VerifyRequest } from "../../worker/verify/verifier";
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** True when nothing listens on `port` (checked by binding it briefly). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+      .once("error", () => resolve(false))
+      .listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** Random ports whose cluster-bus twins (port + 10000) are free too, so parallel runs don't clash. */
+async function freeClusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (!ports.includes(port) && (await portIsFree(port)) && (await portIsFree(port + 10_000)))
+      ports.push(port);
+  }
+  return ports;
+}
+
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), "vmfa-cluster-"));
+const servers: ChildProcess[] = [];
+let ports: number[] = [];
+let cluster: ReturnType<typeof createCluster>;
+
+beforeAll(async () => {
+  ports = await freeClusterPorts(3);
+  for (const port of ports) {
+    const server = spawn(
+      "redis-server",
+      [
+        ...["--port", String(port), "--bind", "127.0.0.1", "--dir", dir],
+        ...[
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          path.join(dir, `nodes-${port}.conf`),
+        ],
+        ...["--save", "", "--appendonly", "no", "--daemonize", "no"],
+      ],
+      { stdio: "ignore" },
+    );
+    servers.push(server);
+  }
+  for (const port of ports) {
+    await waitFor(`redis on ${port}`, async () =>
+      (await run("redis-cli", ["-p", String(port), "ping"])).stdout.includes("PONG"),
+    );
+  }
+  const addresses = ports.map((port) => `127.0.0.1:${port}`);
+  await run("redis-cli", [
+    "--cluster",
+    "create",
+    ...addresses,
+    "--cluster-replicas",
+    "0",
+    "--cluster-yes",
+  ]);
+  for (const port of ports) {
+    await waitFor(`cluster_state:ok on ${port}`, async () =>
+      (await run("redis-cli", ["-p", String(port), "cluster", "info"])).stdout.includes(
+        "cluster_state:ok",
+      ),
+    );
+  }
+  cluster = createCluster({
+    rootNodes: ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
+  });
+  await cluster.connect();
+});
+
+afterAll(async () => {
+  await cluster?.close().catch(() => undefined);
+  // Only the processes this file started, by their own handles.
+  await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          if (server.exitCode !== null) return resolve();
+          server.once("exit", () => resolve());
+          server.kill("SIGTERM");
+        }),
+    ),
+  );
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const keyring = parseKeyring(generateKeyringSpec("cluster"));
+
+/** A verifier on the cluster with its own key prefix; the whole cluster is discarded afterwards. */
+function setup(policy = {}) {
+  const prefix = `test-cluster-${randomUUID()}`;
+  const verifier = createVerifier({
+    scripts: createScriptRunner(cluster),
+    keyring,
+    prefix,
+    policy,
+  });
+  return { prefix, verifier };
+}
+
+function device() {
+  const deviceId = randomUUID();
+  const accountId = "123456789012";
+  const provisioned = provisionSeed(keyring, { accountId, deviceId });
+  const seed = base32Decode(provisioned.base32Seed);
+  const state: DeviceState = {
+    deviceId,
+    accountId,
+    sealedSeed: provisioned.sealedSeed,
+    keyId: provisioned.keyId,
+    algorithm: "SHA1",
+    digits: 6,
+    period: 30,
+    drift: 0,
+    lastStep: null,
+  };
+  return { state, code: (step: number) => hotp(seed, step, "SHA1", 6) };
+}
+
+const login = (state: DeviceState, code1: string, source = "203.0.113.9"): VerifyRequest => ({
+  op: "verify",
+  mode: "login",
+  device: state,
+  code1,
+  source,
+});
+
+async function clusterStep(): Promise<number> {
+  const node = await cluster.nodeClient(cluster.masters[0]!);
+  const [seconds] = await node.time();
+  return Math.floor(Number(seconds) / 30);
+}
+
+async function mastersHoldingKeys(prefix: string): Promise<number> {
+  let holding = 0;
+  for (const master of cluster.masters) {
+    const node = await cluster.nodeClient(master);
+    const keys = await node.keys(`${prefix}:*`);
+    if (keys.length > 0) holding++;
+  }
+  return holding;
+}
+
+describe("on a three-master Redis Cluster", () => {
+  it("accepts each device's code once and refuses its replay, across several slots and nodes", async () => {
+    const { prefix, verifier } = setup();
+    const devices = Array.from({ length: 12 }, device);
+    const now = await clusterStep();
+    for (const d of devices) {
+      expect(await verifier.verify(login(d.state, d.code(now)), randomUUID())).toMatchObject({
+        outcome: "OK",
+      });
+      expect(await verifier.verify(login(d.state, d.code(now)), randomUUID())).toEqual({
+        outcome: "REPLAYED",
+      });
+    }
+    expect(await mastersHoldingKeys(prefix)).toBeGreaterThanOrEqual(2);
+  });
+
+  it("accepts exactly one of 50 concurrent verifications of the same code", async () => {
+    const { verifier } = setup();
+    const d = device();
+    const code = d.code(await clusterStep());
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        verifier.verify(login(d.state, code, `198.51.100.${i}`), randomUUID()),
+      ),
+    );
+    expect(results.filter((r) => r.outcome === "OK")).toHaveLength(1);
+  });
+
+  it("throttles a source spraying many devices, with its budget in a slot of its own", async () => {
+    const { verifier } = setup({ sourceBudget: 3, sourceWindowSeconds: 60 });
+    const now = await clusterStep();
+    const outcomes = [];
+    for (const d of Array.from({ length: 5 }, device)) {
+      // A code for a step far outside every window is certainly a failed guess.
+      outcomes.push(
+        (await verifier.verify(login(d.state, d.code(now - 500), "sprayer"), randomUUID())).outcome,
+      );
+    }
+    expect(outcomes).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED", "THROTTLED"]);
+  });
+
+  it("keeps working after every node forgets its scripts (NOSCRIPT falls back to EVAL)", async () => {
+    const { verifier } = setup();
+    const d = device();
+    for (const master of cluster.masters) await (await cluster.nodeClient(master)).scriptFlush();
+    const now = await clusterStep();
+    expect(await verifier.verify(login(d.state, d.code(now)), randomUUID())).toMatchObject({
+      outcome: "OK",
+    });
+  });
+});

@@ -1,0 +1,307 @@
+/**
+ * The worker's verification core: unseal the seed, find which steps the submitted code(s)
+ * match, then let one atomic Lua script per device decide with Redis TIME (see verify-5.lua).
+ *
+ * The worker's own clock only chooses which steps to compute; it never decides. If its guess
+ * does not cover the script's window, the script changes nothing and says so, and the worker
+ * searches again around Redis's time.
+ */
+import { createHash, createHmac } from "node:crypto";
+import {
+  RequestSchema,
+  VerifyResultSchema,
+  type VerifyResult,
+  type WORKER_ERRORS,
+  type WorkerRequest,
+} from "../protocol";
+import { loadWorkerScripts, type ScriptRunner, type WorkerScripts } from "../lua/scripts";
+import type { Keyring } from "../seal/keyring";
+import { matchingSteps, stepAt } from "../totp/hotp";
+import { parsePolicy, type VerifyPolicy, type VerifyPolicyInput } from "./policy";
+
+export type VerifyRequest = Extract<WorkerRequest, { op: "verify" }>;
+export type WorkerError = (typeof WORKER_ERRORS)[number];
+
+/** A verification that produced no result. Never carries a seed, key or code. */
+export class VerifierError extends Error {
+  override readonly name = "VerifierError";
+  constructor(
+    readonly code: WorkerError,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface VerifierDeps {
+  scripts: ScriptRunner;
+  keyring: Keyring;
+  /** Key prefix, e.g. "vmfa". Must not contain braces: those delimit the hash tags. */
+  prefix: string;
+  policy?: VerifyPolicyInput;
+  /** Defaults to the scripts in worker/lua, loaded once. */
+  lua?: WorkerScripts;
+  /** The worker's clock, used only to guess which steps to compute; Redis TIME decides. */
+  localClock?: () => number;
+}
+
+export interface Verifier {
+  verify(request: VerifyRequest, requestId: string): Promise<VerifyResult>;
+}
+
+/** Numeric codes returned by the Lua scripts, each with the one meaning it has. */
+export const SCRIPT_CODES = {
+  0: "OK",
+  1: "INVALID",
+  2: "REPLAYED",
+  3: "THROTTLED",
+  4: "CLOCK_SKEW",
+  5: "CLOCK_RANGE: the worker's candidate steps do not cover the script's window",
+  6: "REQUEST_ID_CONFLICT: a different request already used this request id",
+} as const;
+
+/** Sources (IPs, session ids) are hashed so keys neither reveal nor are shaped by them. */
+export function hashSource(source: string): string {
+  return createHash("sha256").update(source, "utf8").digest("hex").slice(0, 32);
+}
+
+/** Every key of one verification. Device keys share the `{d:<device>}` tag, so one slot. */
+export function verifierKeys(
+  prefix: string,
+  deviceId: string,
+  sourceHash: string,
+  requestId: string,
+) {
+  const device = `${prefix}:{d:${deviceId}}`;
+  return {
+    watermark: `${device}:wm`,
+    deviceFailures: `${device}:fail`,
+    pairFailures: `${device}:src:${sourceHash}`,
+    burntSteps: `${device}:burn`,
+    result: `${device}:res:${requestId}`,
+    sourceBudget: `${prefix}:{s:${sourceHash}}:budget`,
+  };
+}
+
+/** Extra steps searched either side, to absorb the worker's uncertainty about Redis's time. */
+const MARGIN_STEPS = 1;
+
+interface Window {
+  pairMode: boolean;
+  centreOffset: number;
+  radius: number;
+  driftLimit: number;
+}
+
+function windowFor(request: VerifyRequest, policy: VerifyPolicy): Window {
+  if (request.mode === "login") {
+    // A stored drift beyond what enrolment may record is malformed; clamp it, never widen.
+    const limit = policy.maxEnrolDrift;
+    const centreOffset = Math.max(-limit, Math.min(limit, request.device.drift));
+    // Logins may creep the drift a step at a time up to maxLoginDrift, but keep a larger
+    // drift that a two-code resync recorded.
+    const driftLimit = Math.max(policy.maxLoginDrift, Math.abs(centreOffset));
+    return { pairMode: false, centreOffset, radius: policy.loginRadius, driftLimit };
+  }
+  const radius = request.mode === "enrol" ? policy.enrolRadius : policy.resyncRadius;
+  return { pairMode: true, centreOffset: 0, radius, driftLimit: policy.maxEnrolDrift };
+}
+
+export function createVerifier(deps: VerifierDeps): Verifier {
+  if (!/^[^{}\s]+$/.test(deps.prefix))
+    throw new Error("verifier: prefix must be non-empty, without braces");
+  const policy = parsePolicy(deps.policy);
+  const lua = deps.lua ?? loadWorkerScripts();
+  const localClock = deps.localClock ?? Date.now;
+  const { scripts, keyring, prefix } = deps;
+  // Redis TIME minus the local clock, learnt from every script reply.
+  let offsetMs = 0;
+
+  function search(seed: Buffer, request: VerifyRequest, from: number, to: number): number[] {
+    const { algorithm, digits } = request.device;
+    const first = matchingSteps(seed, request.code1, from, to, algorithm, digits);
+    if (request.mode === "login") return first;
+    // Both codes always cost the full window, so timing never says whether code1 alone matched.
+    const second = new Set(
+      matchingSteps(seed, request.code2!, from + 1, to + 1, algorithm, digits),
+    );
+    return first.filter((step) => second.has(step + 1));
+  }
+
+  /** Candidate steps around `estimateMs`: the acceptance window first, then its flanks. */
+  function candidates(seed: Buffer, request: VerifyRequest, window: Window, estimateMs: number) {
+    const centre = stepAt(estimateMs, request.device.period) + window.centreOffset;
+    const half = window.radius + MARGIN_STEPS;
+    const matches = search(seed, request, centre - half, centre + half);
+    // A match here will be OK or REPLAYED, which the reply reveals anyway, so skipping the
+    // classification flanks leaks nothing through timing and spares most logins ~20 HMACs.
+    if (matches.length > 0 || policy.classifyRadius === 0) {
+      return { from: centre - half, to: centre + half, matches };
+    }
+    const wide = half + policy.classifyRadius;
+    const flanks = [
+      ...search(seed, request, centre - wide, centre - half - 1),
+      ...search(seed, request, centre + half + 1, centre + wide),
+    ];
+    return { from: centre - wide, to: centre + wide, matches: flanks };
+  }
+
+  async function decide(
+    request: VerifyRequest,
+    requestId: string,
+    seed: Buffer,
+  ): Promise<VerifyResult> {
+    const window = windowFor(request, policy);
+    const keys = verifierKeys(
+      prefix,
+      request.device.deviceId,
+      hashSource(request.source),
+      requestId,
+    );
+    const fingerprint = createHmac("sha256", seed)
+      .update(JSON.stringify([request.mode, request.source, request.code1, request.code2 ?? ""]))
+      .digest("hex")
+      .slice(0, 32);
+    const budgetArgs = [policy.sourceBudget, policy.sourceWindowSeconds];
+    const refundBudget = () =>
+      // Best effort: a lost refund only over-counts this source, the safe direction.
+      scripts
+        .run(lua.sourceBudget, [keys.sourceBudget], ["refund", ...budgetArgs])
+        .catch(() => undefined);
+
+    // In parallel: a retry must get its first answer even if its source is now out of budget.
+    const [stored, claim] = await Promise.all([
+      scripts.run(lua.storedResult, [keys.result], [fingerprint]),
+      scripts.run(lua.sourceBudget, [keys.sourceBudget], ["claim", ...budgetArgs]),
+    ]);
+    const [found, ...storedReply] = integers(stored, 4);
+    const [allowed, retryAfterSeconds] = integers(claim, 2);
+    if (found === 1) {
+      if (allowed === 1) await refundBudget();
+      return toResult(storedReply[0]!, storedReply[1]!, storedReply[2]!);
+    }
+    if (allowed !== 1)
+      return { outcome: "THROTTLED", retryAfterSeconds: Math.max(1, retryAfterSeconds!) };
+
+    const { device } = request;
+    const fixedArgs = (from: number, to: number, matches: number[]) => [
+      window.pairMode ? "pair" : "login",
+      fingerprint,
+      device.period,
+      window.centreOffset,
+      window.radius,
+      policy.classifyRadius,
+      window.driftLimit,
+      device.lastStep ?? "",
+      from,
+      to,
+      matches.join(","),
+      policy.pairFree,
+      policy.pairBaseSeconds * 1000,
+      policy.pairCapSeconds * 1000,
+      policy.pairMemorySeconds,
+      policy.deviceFree,
+      policy.deviceBaseSeconds * 1000,
+      policy.deviceCapSeconds * 1000,
+      policy.deviceMemorySeconds,
+      policy.resultTtlSeconds,
+      policy.watermarkTtlSeconds,
+    ];
+    const deviceKeys = [
+      keys.watermark,
+      keys.deviceFailures,
+      keys.pairFailures,
+      keys.burntSteps,
+      keys.result,
+    ];
+
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const { from, to, matches } = candidates(seed, request, window, localClock() + offsetMs);
+      const sentAt = localClock();
+      const reply = integers(
+        await scripts.run(lua.verify, deviceKeys, fixedArgs(from, to, matches)),
+        5,
+      );
+      const [code, a, b, redisNowMs, fromStore] = reply as [number, number, number, number, number];
+      offsetMs = redisNowMs - (sentAt + localClock()) / 2;
+      if (code === 5) continue; // nothing was spent; search again around Redis's time
+      // Everything but a fresh INVALID was not a failed guess: give the source its claim back.
+      if (code !== 1 || fromStore === 1) await refundBudget();
+      return toResult(code, a, b);
+    }
+    await refundBudget();
+    throw new VerifierError("UNAVAILABLE", SCRIPT_CODES[5]);
+  }
+
+  return {
+    async verify(input, requestId) {
+      const parsed = RequestSchema.safeParse(input);
+      if (!parsed.success || parsed.data.op !== "verify") {
+        throw new VerifierError("BAD_REQUEST", "malformed verify request");
+      }
+      const request = parsed.data;
+      if (request.mode !== "login" && request.code2 === undefined) {
+        throw new VerifierError("BAD_REQUEST", `${request.mode} needs two consecutive codes`);
+      }
+      if (!/^[\x21-\x7e]{1,128}$/.test(requestId))
+        throw new VerifierError("BAD_REQUEST", "malformed request id");
+
+      const { device } = request;
+      let seed: Buffer;
+      try {
+        seed = keyring.unseal(device.sealedSeed, device.keyId, {
+          accountId: device.accountId,
+          deviceId: device.deviceId,
+        });
+      } catch (error) {
+        throw new VerifierError("UNSEAL_FAILED", "the device's seed could not be unsealed", {
+          cause: error,
+        });
+      }
+      try {
+        return await decide(request, requestId, seed);
+      } catch (error) {
+        if (error instanceof VerifierError) throw error;
+        // Fail closed: Redis errors, script errors and malformed replies never become a result.
+        throw new VerifierError("UNAVAILABLE", "verification could not be completed", {
+          cause: error,
+        });
+      } finally {
+        seed.fill(0);
+      }
+    },
+  };
+}
+
+/** A script reply as `count` safe integers, or an error: malformed replies never pass. */
+function integers(reply: unknown, count: number): number[] {
+  if (!Array.isArray(reply) || reply.length !== count || !reply.every(Number.isSafeInteger)) {
+    throw new VerifierError("UNAVAILABLE", "malformed script reply");
+  }
+  return reply as number[];
+}
+
+function toResult(code: number, a: number, b: number): VerifyResult {
+  const result = (() => {
+    switch (code) {
+      case 0:
+        return { outcome: "OK", step: a, drift: b };
+      case 1:
+        return { outcome: "INVALID" };
+      case 2:
+        return { outcome: "REPLAYED" };
+      case 3:
+        return { outcome: "THROTTLED", retryAfterSeconds: a };
+      case 4:
+        return { outcome: "CLOCK_SKEW", offsetSteps: a };
+      case 6:
+        throw new VerifierError("BAD_REQUEST", SCRIPT_CODES[6]);
+      default:
+        throw new VerifierError("UNAVAILABLE", `unknown script code ${code}`);
+    }
+  })();
+  const checked = VerifyResultSchema.safeParse(result);
+  if (!checked.success) throw new VerifierError("UNAVAILABLE", "script result out of range");
+  return checked.data;
+}
