@@ -1,0 +1,136 @@
+/**
+ * The auth worker process: wires configuration to Redis, the keyring and the handlers, starts the
+ * worker and serves /metrics, /health and /readiness. Shutdown on SIGTERM or SIGINT is ordered:
+ * stop taking requests, drain the ones in flight, close the probe listener, then Redis, logging
+ * each step. A second signal, or a drain that overruns, exits at once.
+ */
+import { createServer, type Server } from "node:http";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import {
+  ConfigError,
+  DEVELOPMENT_KEY_WARNING,
+  loadWorkerConfig,
+  type WorkerConfig,
+} from "./config";
+import { createHandlers } from "./handlers";
+import { createLogger } from "./logger";
+import { connectRedis } from "./redis-connection";
+import { parseKeyring } from "./seal/keyring";
+import { createWorker } from "./worker";
+
+const DRAIN_TIMEOUT_MS = 5000;
+/** Past the drain, closing the listener and Redis should take moments; give them this. */
+const SHUTDOWN_SLACK_MS = 5000;
+
+function loadConfigOrExit(): WorkerConfig {
+  try {
+    return loadWorkerConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const logger = createLogger("worker", config.LOG_LEVEL);
+  if (config.usesDevelopmentKey) logger.warn(DEVELOPMENT_KEY_WARNING);
+  const keyring = parseKeyring(config.keyringSpec);
+  const prefix = config.REDIS_PREFIX;
+
+  const redis = await connectRedis({
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
+  });
+  let lastRedisErrorLog = 0;
+  redis.on("error", (error: Error) => {
+    // A reconnect loop raises an error per attempt; one line every few seconds says enough.
+    if (Date.now() - lastRedisErrorLog < 5000) return;
+    lastRedisErrorLog = Date.now();
+    logger.warn({ err: error }, "Redis connection error; commands fail until it reconnects");
+  });
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const worker = createWorker({
+    redis,
+    prefix,
+    handlers: createHandlers({ redis, keyring, prefix }),
+    logger,
+    concurrency: config.WORKER_CONCURRENCY,
+    claimIdleMs: config.WORKER_CLAIM_IDLE_MS,
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    metrics: registry,
+  });
+  await worker.start();
+  let ready = true;
+  const probes =
+    config.WORKER_METRICS_PORT > 0
+      ? await listenForProbes(config.WORKER_METRICS_PORT, registry, () => ready)
+      : undefined;
+  logger.info(
+    { workerId: worker.workerId, keyIds: keyring.keyIds, metricsPort: config.WORKER_METRICS_PORT },
+    "auth worker running",
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, "shutdown: second signal; exiting without finishing");
+      process.exit(1);
+    }
+    stopping = true;
+    ready = false;
+    const force = setTimeout(() => {
+      logger.error("shutdown: took too long; exiting");
+      process.exit(1);
+    }, DRAIN_TIMEOUT_MS + SHUTDOWN_SLACK_MS);
+    force.unref();
+    logger.info({ signal }, "shutdown: stop taking requests and drain the ones in flight");
+    await worker.stop();
+    if (probes) {
+      logger.info("shutdown: closing the probe listener");
+      await new Promise((resolve) => probes.close(resolve));
+    }
+    logger.info("shutdown: closing Redis");
+    await redis.close();
+    logger.info("shutdown: done");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+/** /health: the process runs. /readiness: it takes requests. /metrics: Prometheus text. */
+function listenForProbes(
+  port: number,
+  registry: Registry,
+  isReady: () => boolean,
+): Promise<Server> {
+  const server = createServer((request, response) => {
+    const path = request.url?.split("?")[0];
+    if (path === "/metrics") {
+      registry.metrics().then(
+        (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
+        () => response.writeHead(500).end(),
+      );
+      return;
+    }
+    if (path === "/health") return void response.writeHead(200).end("ok\n");
+    if (path === "/readiness") {
+      const ready = isReady();
+      return void response.writeHead(ready ? 200 : 503).end(ready ? "ready\n" : "stopping\n");
+    }
+    response.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => resolve(server));
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error("auth worker failed to start:", error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,325 @@
+/**
+ * The worker side of the transport: one member of a Redis Streams consumer group.
+ *
+ * - Reads requests in batches (XREADGROUP BLOCK/COUNT) on its own connection and runs up to
+ *   `concurrency` of them at once.
+ * - Answers with one MULTI: cache the result, LPUSH the reply to the gateway's list, XACK, XDEL.
+ *   A crash before that MULTI leaves the request pending, never half-answered.
+ * - Takes over requests a dead worker left pending (XAUTOCLAIM after `claimIdleMs`). A slow but
+ *   live worker may then race its successor; that is safe because every op is idempotent by
+ *   request id (done-cache here, the verifier's own Lua mark for verify), and the gateway keeps
+ *   only the first answer.
+ * - Drops requests past their deadline unanswered: the gateway has already said
+ *   SERVICE_UNAVAILABLE, and running a verify nobody waits for would only burn the user's code.
+ */
+import type { Logger } from "pino";
+import {
+  RequestSchema,
+  type ReplyEnvelope,
+  type WORKER_ERRORS,
+  type WorkerOp,
+  type WorkerRequest,
+} from "../protocol";
+import {
+  CONSUMER_GROUP,
+  createRedisClock,
+  decodeRequestEntry,
+  destroyQuietly,
+  pause,
+  settlesWithin,
+  readEntries,
+  claimedEntries,
+  transportKeys,
+  type RequestEntry,
+  type StreamEntry,
+  type TransportRedis,
+} from "./keys";
+
+export { countLiveWorkers } from "./keys";
+
+export type ExecutableRequest = Exclude<WorkerRequest, { op: "ping" }>;
+export type TransportLogger = Pick<Logger, "debug" | "info" | "warn" | "error">;
+export type WorkerErrorCode = (typeof WORKER_ERRORS)[number];
+export type ExecutionOutcome =
+  { ok: true; result: unknown } | { ok: false; error: WorkerErrorCode };
+export type RequestOutcome = "ok" | WorkerErrorCode | "cached" | "expired" | "dropped";
+export type SettledRequest = { op: WorkerOp | "unknown"; outcome: RequestOutcome; ms: number };
+
+export interface StreamConsumerOptions {
+  redis: TransportRedis;
+  prefix: string;
+  consumerId: string;
+  /**
+   * Runs one validated request and never throws: failures come back as an error code. Ping never
+   * reaches it; the transport answers ping itself, so a ping proves the whole path works.
+   */
+  execute(request: ExecutableRequest, requestId: string): Promise<ExecutionOutcome>;
+  logger: TransportLogger;
+  concurrency?: number;
+  /** A pending request idle this long is presumed orphaned by a dead worker and taken over. */
+  claimIdleMs?: number;
+  /** How long one XREADGROUP blocks; also bounds how long `stop()` waits for the read loop. */
+  blockMs?: number;
+  heartbeatMs?: number;
+  /** How long a retry with the same request id gets the first answer. */
+  doneTtlMs?: number;
+  /** A gateway that died leaves its reply list behind; this expires it. */
+  replyTtlMs?: number;
+  onSettled?(event: SettledRequest): void;
+}
+
+export interface StreamConsumer {
+  start(): Promise<void>;
+  /** Stops reading, drains in-flight requests for up to `drainTimeoutMs`, removes the heartbeat. */
+  stop(drainTimeoutMs?: number): Promise<{ drained: boolean; abandoned: number }>;
+}
+
+/** Heartbeats older than this are pruned, so crashed workers do not accumulate. */
+const HEARTBEAT_RETENTION_MS = 60_000;
+
+export function createStreamConsumer(options: StreamConsumerOptions): StreamConsumer {
+  const { redis, consumerId, logger } = options;
+  const concurrency = options.concurrency ?? 32;
+  const claimIdleMs = options.claimIdleMs ?? 1000;
+  const blockMs = options.blockMs ?? 250;
+  const heartbeatMs = options.heartbeatMs ?? 1000;
+  const doneTtlMs = options.doneTtlMs ?? 600_000; // as long as the verifier keeps its own mark
+  const replyTtlMs = options.replyTtlMs ?? 60_000;
+  const keys = transportKeys(options.prefix);
+  const clock = createRedisClock(redis);
+  const stopSignal = new AbortController();
+  /** Keyed by stream entry id, so a takeover of our own slow request does not run it twice. */
+  const inFlight = new Map<string, Promise<void>>();
+  let wakeReader: (() => void) | undefined;
+  let reader: TransportRedis | undefined;
+  let loops: Promise<void>[] = [];
+
+  async function ensureGroup(): Promise<void> {
+    try {
+      // From "0", not "$": requests queued before the first worker started are still served.
+      await redis.xGroupCreate(keys.requests, CONSUMER_GROUP, "0", { MKSTREAM: true });
+    } catch (error) {
+      if (!String(error).includes("BUSYGROUP")) throw error;
+    }
+  }
+
+  async function beat(): Promise<void> {
+    await clock.sync();
+    const now = clock.now();
+    await redis.zAdd(keys.workers, { score: now, value: consumerId });
+    await redis.zRemRangeByScore(keys.workers, "-inf", now - HEARTBEAT_RETENTION_MS);
+  }
+
+  function admit(entry: StreamEntry): void {
+    if (inFlight.has(entry.id)) return;
+    const task = handleEntry(entry)
+      .catch((error: unknown) => {
+        // Usually Redis went away mid-answer; the entry stays pending and is claimed again.
+        logger.warn(
+          { err: error, entryId: entry.id },
+          "could not answer a request; it stays pending",
+        );
+      })
+      .finally(() => {
+        inFlight.delete(entry.id);
+        wakeReader?.();
+      });
+    inFlight.set(entry.id, task);
+  }
+
+  async function handleEntry(entry: StreamEntry): Promise<void> {
+    const startedAt = performance.now();
+    const settled = (op: WorkerOp | "unknown", outcome: RequestOutcome) =>
+      options.onSettled?.({ op, outcome, ms: performance.now() - startedAt });
+
+    const fields = decodeRequestEntry(entry.message, keys.replyPrefix);
+    if (!fields) {
+      logger.warn(
+        { entryId: entry.id },
+        "dropped a request entry without a usable id, reply list or deadline",
+      );
+      await finish(entry.id);
+      return settled("unknown", "dropped");
+    }
+    const context = { requestId: fields.requestId, trace: fields.trace };
+    if (clock.now() >= fields.deadline) {
+      logger.debug(context, "dropped a request past its deadline without running it");
+      await finish(entry.id);
+      return settled("unknown", "expired");
+    }
+    const request = parseRequest(fields.body);
+    if (!request) {
+      await finish(entry.id, fields, { id: fields.requestId, ok: false, error: "BAD_REQUEST" });
+      return settled("unknown", "BAD_REQUEST");
+    }
+    if (request.op === "ping") {
+      const result = { workerId: consumerId, time: clock.now() };
+      await finish(entry.id, fields, { id: fields.requestId, ok: true, result });
+      return settled("ping", "ok");
+    }
+    // A provision reply holds the plaintext seed, which must never rest in Redis; running
+    // provision again on a retry is harmless because the gateway keeps only the first answer.
+    const cacheable = request.op !== "provision";
+    if (cacheable) {
+      const cached = await redis.get(keys.done(fields.requestId));
+      if (cached !== null) {
+        const reply = replayCachedReply(String(cached), request.op, fields.requestId);
+        await finish(entry.id, fields, reply);
+        return settled(request.op, "cached");
+      }
+    }
+    const envelope: ReplyEnvelope = {
+      id: fields.requestId,
+      ...(await options.execute(request, fields.requestId)),
+    };
+    // UNAVAILABLE is transient (Redis hiccup, bug); a retry deserves a fresh attempt.
+    const remember =
+      cacheable && (envelope.ok || envelope.error !== "UNAVAILABLE") ? request.op : undefined;
+    await finish(entry.id, fields, envelope, remember);
+    settled(request.op, envelope.ok ? "ok" : envelope.error);
+  }
+
+  /** One MULTI, so a reply is never sent without its request being acknowledged, or vice versa. */
+  async function finish(entryId: string, to?: RequestEntry, reply?: ReplyEnvelope, as?: WorkerOp) {
+    const tx = redis.multi(keys.requests);
+    if (to && reply && as) {
+      const value = JSON.stringify({ op: as, reply });
+      tx.set(keys.done(to.requestId), value, { expiration: { type: "PX", value: doneTtlMs } });
+    }
+    if (to && reply)
+      tx.lPush(to.replyList, JSON.stringify(reply)).pExpire(to.replyList, replyTtlMs);
+    await tx.xAck(keys.requests, CONSUMER_GROUP, entryId).xDel(keys.requests, entryId).exec();
+  }
+
+  async function readLoop(connection: TransportRedis): Promise<void> {
+    let failures = 0;
+    while (!stopSignal.signal.aborted) {
+      const room = concurrency - inFlight.size;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (wakeReader = resolve));
+        continue;
+      }
+      try {
+        const reply = await connection.xReadGroup(
+          CONSUMER_GROUP,
+          consumerId,
+          { key: keys.requests, id: ">" },
+          { COUNT: room, BLOCK: blockMs },
+        );
+        failures = 0;
+        // Entries read after stop() began are already ours (in our pending list): run them too.
+        for (const entry of readEntries(reply)) admit(entry);
+      } catch (error) {
+        if (stopSignal.signal.aborted) break;
+        await recover(error, "reading requests failed");
+        await pause(Math.min(50 * 2 ** failures++, 2000), stopSignal.signal);
+      }
+    }
+  }
+
+  async function claimLoop(): Promise<void> {
+    let cursor = "0-0";
+    while (!stopSignal.signal.aborted) {
+      await pause(Math.max(50, claimIdleMs / 2), stopSignal.signal);
+      const room = concurrency - inFlight.size;
+      if (stopSignal.signal.aborted || room <= 0) continue;
+      try {
+        const { requests } = keys;
+        const claimed = await redis.xAutoClaim(
+          requests,
+          CONSUMER_GROUP,
+          consumerId,
+          claimIdleMs,
+          cursor,
+          {
+            COUNT: room,
+          },
+        );
+        const { nextId, entries } = claimedEntries(claimed);
+        cursor = nextId;
+        for (const entry of entries) {
+          if (inFlight.has(entry.id)) continue;
+          logger.info({ entryId: entry.id }, "took over a request another worker left pending");
+          admit(entry);
+        }
+      } catch (error) {
+        await recover(error, "claiming orphaned requests failed");
+      }
+    }
+  }
+
+  async function heartbeatLoop(): Promise<void> {
+    while (!stopSignal.signal.aborted) {
+      await pause(heartbeatMs, stopSignal.signal);
+      if (stopSignal.signal.aborted) break;
+      await beat().catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
+    }
+  }
+
+  /** A deleted stream takes the group with it (NOGROUP); recreate it instead of spinning. */
+  async function recover(error: unknown, message: string): Promise<void> {
+    if (String(error).includes("NOGROUP")) await ensureGroup().catch(() => undefined);
+    else logger.warn({ err: error }, message);
+  }
+
+  return {
+    async start() {
+      if (reader || stopSignal.signal.aborted) throw new Error("a consumer starts once");
+      await ensureGroup();
+      await beat();
+      // XREADGROUP BLOCK holds its connection; give it one of its own.
+      const connection = redis.duplicate();
+      connection.on("error", (error) =>
+        logger.warn({ err: error }, "request reader connection error"),
+      );
+      await connection.connect();
+      reader = connection;
+      loops = [readLoop(connection), claimLoop(), heartbeatLoop()];
+      logger.info({ workerId: consumerId, concurrency, claimIdleMs }, "taking requests");
+    },
+
+    async stop(drainTimeoutMs = 5000) {
+      if (stopSignal.signal.aborted)
+        return { drained: inFlight.size === 0, abandoned: inFlight.size };
+      stopSignal.abort();
+      wakeReader?.();
+      // The read loop ends when its current XREADGROUP returns (≤ blockMs); past that, Redis is
+      // unreachable and destroying the connection is the only way to end the call.
+      await settlesWithin(Promise.all(loops), blockMs + 1000);
+      if (reader) destroyQuietly(reader);
+      logger.info(
+        { workerId: consumerId, inFlight: inFlight.size },
+        "stopped taking requests; draining",
+      );
+      const drained = await settlesWithin(Promise.all(inFlight.values()), drainTimeoutMs);
+      const abandoned = inFlight.size;
+      if (!drained)
+        logger.warn({ abandoned }, "drain timed out; other workers will take these over");
+      await settlesWithin(redis.zRem(keys.workers, consumerId), 1000);
+      // Leave the group only with nothing pending: deleting a consumer discards its pending list.
+      if (drained)
+        await settlesWithin(
+          redis.xGroupDelConsumer(keys.requests, CONSUMER_GROUP, consumerId),
+          1000,
+        );
+      logger.info({ workerId: consumerId }, "heartbeat removed");
+      return { drained, abandoned };
+    },
+  };
+}
+
+function parseRequest(body: string): WorkerRequest | undefined {
+  try {
+    const parsed = RequestSchema.safeParse(JSON.parse(body));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A request id reused for a different op is a caller bug; never hand it another op's answer. */
+function replayCachedReply(cached: string, op: WorkerOp, requestId: string): ReplyEnvelope {
+  const stored = JSON.parse(cached) as { op: WorkerOp; reply: ReplyEnvelope };
+  if (stored.op !== op) return { id: requestId, ok: false, error: "BAD_REQUEST" };
+  return { ...stored.reply, id: requestId };
+}
