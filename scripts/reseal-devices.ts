@@ -1,0 +1,31 @@
+/**
+ * `npm run reseal`: re-seal every device under the worker's current key (SEAL_CURRENT_KEY_ID).
+ * Needs PostgreSQL, Redis and at least one running worker that holds both old and new keys.
+ */
+import { loadGatewayConfig } from "../src/config";
+import { createDb } from "../src/db";
+import { resealAllDevices } from "../src/maintenance/reseal";
+import { createWorkerClient } from "../worker/client";
+import { connectRedis } from "../worker/redis-connection";
+
+async function main() {
+  const config = loadGatewayConfig();
+  const db = createDb(config.DATABASE_URL, 2);
+  const redis = await connectRedis({ url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES });
+  const worker = createWorkerClient({ redis, prefix: config.REDIS_PREFIX, deadlineMs: config.WORKER_DEADLINE_MS });
+  try {
+    const report = await resealAllDevices(db, worker, {
+      onProgress: (r) => console.log(`scanned ${r.scanned}, resealed ${r.resealed}, skipped ${r.skipped}`),
+    });
+    console.log(`done: ${JSON.stringify(report)}`);
+  } finally {
+    await worker.close();
+    await redis.close();
+    await db.$disconnect();
+  }
+}
+
+main().catch((error) => {
+  console.error("reseal failed:", error instanceof Error ? error.message : error);
+  process.exit(1);
+});

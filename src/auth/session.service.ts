@@ -1,0 +1,67 @@
+import type { Db } from "../db";
+import type { Principal } from "../context";
+import { hashToken, newToken } from "./tokens";
+
+export const SESSION_TOKEN_PREFIX = "mfas";
+
+export interface IssuedSession {
+  token: string;
+  expiresAt: Date;
+  mfaAuthenticated: boolean;
+  userId: string;
+}
+
+export interface SessionOptions {
+  kind: "password" | "mfa" | "sts" | "recovery";
+  mfaAuthenticated: boolean;
+  ttlSeconds: number;
+}
+
+export class SessionService {
+  constructor(private readonly db: Db) {}
+
+  async issue(
+    user: { id: string; accountId: string },
+    options: SessionOptions,
+  ): Promise<IssuedSession> {
+    const token = newToken(SESSION_TOKEN_PREFIX);
+    const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
+    await this.db.session.create({
+      data: {
+        tokenHash: hashToken(token),
+        accountId: user.accountId,
+        userId: user.id,
+        kind: options.kind,
+        mfaAuthenticated: options.mfaAuthenticated,
+        expiresAt,
+      },
+    });
+    return { token, expiresAt, mfaAuthenticated: options.mfaAuthenticated, userId: user.id };
+  }
+
+  /** Resolves a bearer token to a principal; any doubt (unknown, expired, revoked) is null. */
+  async authenticate(token: string): Promise<Principal | null> {
+    if (!token.startsWith(`${SESSION_TOKEN_PREFIX}_`) || token.length > 128) return null;
+    const session = await this.db.session.findUnique({
+      where: { tokenHash: hashToken(token) },
+      include: { user: { select: { isRoot: true, isAdmin: true } } },
+    });
+    if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) return null;
+    return {
+      sessionId: session.id,
+      userId: session.userId,
+      accountId: session.accountId,
+      isRoot: session.user.isRoot,
+      isAdmin: session.user.isAdmin,
+      mfaAuthenticated: session.mfaAuthenticated,
+      kind: session.kind,
+    };
+  }
+
+  async revoke(sessionId: string): Promise<void> {
+    await this.db.session.updateMany({
+      where: { id: sessionId, revokedAt: null },
+      data: { revokedAt: new Date() },
+    });
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * One closed set of error codes. Every error a client sees carries `extensions.code` from
+ * ErrorCode and, where AWS has a name for it, `extensions.iamCode` with AWS's message.
+ */
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import { unwrapResolverError } from "@apollo/server/errors";
+
+export enum ErrorCode {
+  BAD_USER_INPUT = "BAD_USER_INPUT",
+  UNAUTHENTICATED = "UNAUTHENTICATED",
+  FORBIDDEN = "FORBIDDEN",
+  NOT_FOUND = "NOT_FOUND",
+  ALREADY_EXISTS = "ALREADY_EXISTS",
+  LIMIT_EXCEEDED = "LIMIT_EXCEEDED",
+  DELETE_CONFLICT = "DELETE_CONFLICT",
+  INVALID_AUTHENTICATION_CODE = "INVALID_AUTHENTICATION_CODE",
+  RATE_LIMITED = "RATE_LIMITED",
+  SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE",
+  INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
+}
+
+const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
+
+/** HTTP status AWS uses for each code; Apollo sets it on single-error responses. */
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  BAD_USER_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  LIMIT_EXCEEDED: 409,
+  DELETE_CONFLICT: 409,
+  INVALID_AUTHENTICATION_CODE: 403,
+  RATE_LIMITED: 429,
+  SERVICE_UNAVAILABLE: 503,
+  INTERNAL_SERVER_ERROR: 500,
+};
+
+export interface ApiErrorOptions {
+  iamCode?: string;
+  /** Extra, non-secret extensions such as retryAfterSeconds or offsetSteps. */
+  extensions?: Record<string, unknown>;
+}
+
+export class ApiError extends GraphQLError {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: ApiErrorOptions = {},
+  ) {
+    super(message, {
+      extensions: {
+        code,
+        ...(options.iamCode ? { iamCode: options.iamCode } : {}),
+        ...options.extensions,
+        http: { status: HTTP_STATUS[code] },
+      },
+    });
+  }
+}
+
+export const badInput = (message: string, iamCode = "ValidationError") =>
+  new ApiError(ErrorCode.BAD_USER_INPUT, message, { iamCode });
+export const unauthenticated = (message = "A valid session is required.") =>
+  new ApiError(ErrorCode.UNAUTHENTICATED, message);
+/** The same message for every denial, so a refusal never says whether the target exists. */
+export const forbidden = () =>
+  new ApiError(ErrorCode.FORBIDDEN, "You are not allowed to perform this operation.", {
+    iamCode: "AccessDenied",
+  });
+export const notFound = (message: string) =>
+  new ApiError(ErrorCode.NOT_FOUND, message, { iamCode: "NoSuchEntity" });
+export const alreadyExists = (message: string) =>
+  new ApiError(ErrorCode.ALREADY_EXISTS, message, { iamCode: "EntityAlreadyExists" });
+export const limitExceeded = (message: string) =>
+  new ApiError(ErrorCode.LIMIT_EXCEEDED, message, { iamCode: "LimitExceeded" });
+export const deleteConflict = (message: string) =>
+  new ApiError(ErrorCode.DELETE_CONFLICT, message, { iamCode: "DeleteConflict" });
+export const invalidCode = (
+  message = "Authentication code for device is not valid.",
+  extensions?: Record<string, unknown>,
+) =>
+  new ApiError(ErrorCode.INVALID_AUTHENTICATION_CODE, message, {
+    iamCode: "InvalidAuthenticationCode",
+    extensions,
+  });
+export const rateLimited = (retryAfterSeconds: number) =>
+  new ApiError(ErrorCode.RATE_LIMITED, "Too many attempts. Try again later.", {
+    iamCode: "LimitExceeded",
+    extensions: { retryAfterSeconds },
+  });
+export const serviceUnavailable = (message = "The authentication service is unavailable.") =>
+  new ApiError(ErrorCode.SERVICE_UNAVAILABLE, message, { iamCode: "ServiceFailure" });
+
+/** Apollo's own codes for requests it refused before resolvers ran; all are the client's fault. */
+const CLIENT_FAULT_CODES = new Set([
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_USER_INPUT",
+  "BAD_REQUEST",
+  "PERSISTED_QUERY_NOT_FOUND",
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+  "OPERATION_RESOLUTION_FAILURE",
+]);
+
+/**
+ * Apollo's formatError: never throws. Keeps known codes, folds Apollo's client-fault codes
+ * into BAD_USER_INPUT, and masks everything else as INTERNAL_SERVER_ERROR. The stack trace is
+ * dropped always; details of masked errors go to the log, not the client.
+ */
+export function formatError(
+  formatted: GraphQLFormattedError,
+  onMasked: (formatted: GraphQLFormattedError, error: unknown) => void = () => {},
+  error?: unknown,
+): GraphQLFormattedError {
+  const code = String(formatted.extensions?.code ?? "");
+  const { stacktrace: _stack, http: _http, exception: _exception, ...extensions } =
+    formatted.extensions ?? {};
+  if (ERROR_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
+    return { ...formatted, extensions };
+  }
+  if (CLIENT_FAULT_CODES.has(code)) {
+    return {
+      ...formatted,
+      extensions: { ...extensions, code: ErrorCode.BAD_USER_INPUT, iamCode: "ValidationError" },
+    };
+  }
+  const mapped = mapKnownDatabaseError(error);
+  if (mapped) return { ...formatted, message: mapped.message, extensions: mapped.extensions };
+  onMasked(formatted, error);
+  return {
+    message: "Internal server error.",
+    locations: formatted.locations,
+    path: formatted.path,
+    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, iamCode: "ServiceFailure" },
+  };
+}
+
+/**
+ * Known Prisma failures that reach the normaliser map to domain codes: a unique violation
+ * means a concurrent request created the same entity first; a missing row means it was deleted.
+ */
+function mapKnownDatabaseError(error: unknown): ApiError | undefined {
+  const original = error === undefined ? undefined : unwrapResolverError(error);
+  const prismaCode = (original as { code?: unknown } | undefined)?.code;
+  if (prismaCode === "P2002") return alreadyExists("The entity already exists.");
+  if (prismaCode === "P2025") return notFound("The entity does not exist.");
+  return undefined;
+}

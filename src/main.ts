@@ -1,0 +1,67 @@
+/**
+ * The gateway process: wires configuration to the server and listens. Shutdown on SIGTERM or
+ * SIGINT is ordered: stop taking requests and drain, then close the worker client, Redis and
+ * PostgreSQL, logging each step.
+ */
+import "reflect-metadata";
+import { ConfigError, loadGatewayConfig } from "./config";
+import { createDb } from "./db";
+import { createLogger } from "./logger";
+import { createGateway } from "./server";
+import { createServices } from "./services";
+import { createWorkerClient } from "../worker/client";
+import { connectRedis } from "../worker/redis-connection";
+
+async function main() {
+  let config;
+  try {
+    config = loadGatewayConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger("gateway", config.LOG_LEVEL);
+  const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const redis = await connectRedis({ url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES });
+  const worker = createWorkerClient({
+    redis,
+    prefix: config.REDIS_PREFIX,
+    deadlineMs: config.WORKER_DEADLINE_MS,
+  });
+  const services = createServices({ config, db, worker, logger });
+  const gateway = await createGateway({ services });
+  const url = await gateway.listen(config.PORT, config.HOST);
+  logger.info({ url }, "gateway listening");
+  console.log(`GraphQL gateway ready at ${url}`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => {
+      logger.error("shutdown grace period over; exiting");
+      process.exit(1);
+    }, config.SHUTDOWN_GRACE_MS);
+    force.unref();
+    logger.info({ signal }, "shutdown: draining HTTP requests");
+    await gateway.stop();
+    logger.info("shutdown: closing worker client");
+    await worker.close();
+    logger.info("shutdown: closing Redis");
+    await redis.close();
+    logger.info("shutdown: closing PostgreSQL");
+    await db.$disconnect();
+    logger.info("shutdown: done");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((error) => {
+  console.error("gateway failed to start:", error instanceof Error ? error.message : error);
+  process.exit(1);
+});

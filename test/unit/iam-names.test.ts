@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { checkNewUserName, checkPath, checkTags } from "../../src/common/iam-names";
+
+describe("IAM names and paths", () => {
+  it("accepts IAM's name characters", () => {
+    expect(checkNewUserName("a+b=c,d.e@f-g_h")).toBe("a+b=c,d.e@f-g_h");
+  });
+
+  it.each(["/", "/a/", "/test//double/", `/${"a".repeat(510)}/`])("accepts path %s", (path) => {
+    expect(checkPath(path)).toBe(path);
+  });
+
+  it.each(["", "a/", "/a", "/a b/", "/é/", `/${"a".repeat(511)}/`])("refuses path %j", (path) => {
+    expect(() => checkPath(path)).toThrow();
+  });
+
+  it("refuses tag keys that differ only in case", () => {
+    expect(() => checkTags([{ key: "Env", value: "a" }, { key: "env", value: "b" }])).toThrow(
+      "Tag keys are case insensitive",
+    );
+  });
+
+  it("refuses more than 50 tags", () => {
+    const tags = Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: "v" }));
+    expect(() => checkTags(tags)).toThrow("less than or equal to 50");
+  });
+});
