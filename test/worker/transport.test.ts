@@ -271,6 +271,22 @@ describe("worker transport", () => {
     expect((otherOp.error as WorkerRequestError).code).toBe("BAD_REQUEST");
   });
 
+  it("never replays a cached answer to a different request under the same id", async () => {
+    const { prefix } = await newPrefix();
+    const { handlers, verified } = fakeHandlers();
+    await startWorker(prefix, handlers);
+    const client = await startClient(prefix);
+
+    await client.call(verifyRequest(3, "123456"), { requestId: "reused-1" });
+    const otherCode = await settleTime(
+      client.call(verifyRequest(3, "000000"), { requestId: "reused-1" }),
+    );
+
+    expect(verified).toEqual(["reused-1"]);
+    expect(otherCode.error).toBeInstanceOf(WorkerRequestError);
+    expect((otherCode.error as WorkerRequestError).code).toBe("BAD_REQUEST");
+  });
+
   it("never stores a provisioned seed in Redis", async () => {
     const { prefix, admin } = await newPrefix();
     let provisions = 0;

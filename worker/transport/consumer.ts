@@ -12,6 +12,7 @@
  * - Drops requests past their deadline unanswered: the gateway has already said
  *   SERVICE_UNAVAILABLE, and running a verify nobody waits for would only burn the user's code.
  */
+import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import {
   RequestSchema,
@@ -163,7 +164,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
     if (cacheable) {
       const cached = await redis.get(keys.done(fields.requestId));
       if (cached !== null) {
-        const reply = replayCachedReply(String(cached), request.op, fields.requestId);
+        const reply = replayCachedReply(String(cached), fields);
         await finish(entry.id, fields, reply);
         return settled(request.op, "cached");
       }
@@ -173,17 +174,19 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
       ...(await options.execute(request, fields.requestId)),
     };
     // UNAVAILABLE is transient (Redis hiccup, bug); a retry deserves a fresh attempt.
-    const remember =
-      cacheable && (envelope.ok || envelope.error !== "UNAVAILABLE") ? request.op : undefined;
+    const remember = cacheable && (envelope.ok || envelope.error !== "UNAVAILABLE");
     await finish(entry.id, fields, envelope, remember);
-    settled(request.op, envelope.ok ? "ok" : envelope.error);
+    const outcome = envelope.ok ? "ok" : envelope.error;
+    // `trace` is the gateway's own request id: it joins this line to the gateway's log of it.
+    logger.info({ ...context, op: request.op, outcome }, "request answered");
+    settled(request.op, outcome);
   }
 
   /** One MULTI, so a reply is never sent without its request being acknowledged, or vice versa. */
-  async function finish(entryId: string, to?: RequestEntry, reply?: ReplyEnvelope, as?: WorkerOp) {
+  async function finish(entryId: string, to?: RequestEntry, reply?: ReplyEnvelope, remember = false) {
     const tx = redis.multi(keys.requests);
-    if (to && reply && as) {
-      const value = JSON.stringify({ op: as, reply });
+    if (to && reply && remember) {
+      const value = JSON.stringify({ fingerprint: fingerprint(to.body), reply });
       tx.set(keys.done(to.requestId), value, { expiration: { type: "PX", value: doneTtlMs } });
     }
     if (to && reply)
@@ -317,9 +320,19 @@ function parseRequest(body: string): WorkerRequest | undefined {
   }
 }
 
-/** A request id reused for a different op is a caller bug; never hand it another op's answer. */
-function replayCachedReply(cached: string, op: WorkerOp, requestId: string): ReplyEnvelope {
-  const stored = JSON.parse(cached) as { op: WorkerOp; reply: ReplyEnvelope };
-  if (stored.op !== op) return { id: requestId, ok: false, error: "BAD_REQUEST" };
-  return { ...stored.reply, id: requestId };
+/** Identifies a request's content, so a cached answer is only ever replayed to the same request. */
+function fingerprint(body: string): string {
+  return createHash("sha256").update(body).digest("base64url");
+}
+
+/**
+ * A request id reused for a different request (another op, device or code) is a caller bug or
+ * an attack: it must never receive the first request's answer, least of all an acceptance.
+ */
+function replayCachedReply(cached: string, entry: RequestEntry): ReplyEnvelope {
+  const stored = JSON.parse(cached) as { fingerprint: string; reply: ReplyEnvelope };
+  if (stored.fingerprint !== fingerprint(entry.body)) {
+    return { id: entry.requestId, ok: false, error: "BAD_REQUEST" };
+  }
+  return { ...stored.reply, id: entry.requestId };
 }
