@@ -1,0 +1,167 @@
+/**
+ * The one place the gateway checks TOTP codes: enrolment, resync and (for sign-in) login.
+ *
+ * It sends the device's sealed state to the auth worker, which decides with Redis TIME, and
+ * turns every outcome into the product's typed errors. What it accepts it records in
+ * PostgreSQL as the replay watermark, which only ever moves up, so a Redis restart cannot
+ * reopen a used code.
+ */
+import type { Logger } from "pino";
+import type { DeviceState, VerifyMode, VerifyResult } from "../../worker/protocol";
+import type { WorkerClient } from "../../worker/client";
+import type { Db } from "../db";
+import { badInput, invalidCode, rateLimited } from "../errors";
+import { callWorker } from "./worker-call";
+
+/** The columns of a device row that verification reads. Nothing in it is secret. */
+export interface VerifiableDevice {
+  id: string;
+  accountId: string;
+  sealedSeed: string;
+  keyId: string;
+  algorithm: string;
+  digits: number;
+  period: number;
+  drift: number;
+  lastStep: number | null;
+}
+
+/** Enrol and resync need two consecutive codes; login needs one. */
+export interface DeviceCodes {
+  code1: string;
+  code2?: string;
+  /** The input fields the codes came in, for validation messages; AWS's names by default. */
+  fieldNames?: { code1: string; code2?: string };
+}
+
+export interface VerificationMeta {
+  requestId: string;
+  /** Whoever is guessing gets their own attempt budget in the worker. */
+  sourceIp: string;
+}
+
+export interface AcceptedCode {
+  /** The highest step the codes proved; the new replay watermark. */
+  step: number;
+  /** Where the device's clock is, in steps from Redis's, as the worker measured it. */
+  drift: number;
+}
+
+type Tx = Pick<Db, "$executeRaw">;
+
+/**
+ * Strips the spaces people type ("123 456") and insists on exactly `digits` digits. The
+ * message names the field, never the value.
+ */
+export function normaliseCode(raw: string, field: string, digits = 6): string {
+  const code = raw.replace(/\s+/g, "");
+  const constraint =
+    code.length < digits
+      ? `Member must have length greater than or equal to ${digits}`
+      : code.length > digits
+        ? `Member must have length less than or equal to ${digits}`
+        : /^\d+$/.test(code)
+          ? null
+          : "Member must satisfy regular expression pattern: [\\d]+";
+  if (constraint) {
+    throw badInput(
+      `1 validation error detected: Value at '${field}' failed to satisfy constraint: ${constraint}`,
+    );
+  }
+  return code;
+}
+
+export class CodeVerificationService {
+  constructor(
+    private readonly db: Db,
+    private readonly worker: WorkerClient,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Checks the codes and records the accepted step. Throws the typed error for any refusal. */
+  async verifyDeviceCode(
+    device: VerifiableDevice,
+    mode: VerifyMode,
+    codes: DeviceCodes,
+    meta: VerificationMeta,
+  ): Promise<AcceptedCode> {
+    const accepted = await this.checkCodes(device, mode, codes, meta);
+    await this.recordAcceptedStep(device.id, accepted);
+    return accepted;
+  }
+
+  /**
+   * Asks the worker only. For callers that must record the result in their own transaction
+   * (enabling a device), together with `recordAcceptedStep(…, tx)`.
+   */
+  async checkCodes(
+    device: VerifiableDevice,
+    mode: VerifyMode,
+    codes: DeviceCodes,
+    meta: VerificationMeta,
+  ): Promise<AcceptedCode> {
+    const names = {
+      code1: "authenticationCode1",
+      code2: "authenticationCode2",
+      ...codes.fieldNames,
+    };
+    const code1 = normaliseCode(codes.code1, names.code1, device.digits);
+    const code2 =
+      mode === "login"
+        ? undefined
+        : normaliseCode(codes.code2 ?? "", names.code2 ?? "authenticationCode2", device.digits);
+    const result = await callWorker(
+      this.worker,
+      this.logger,
+      { op: "verify", mode, device: deviceState(device), code1, code2, source: meta.sourceIp },
+      meta.requestId,
+    );
+    return acceptedOrThrow(result);
+  }
+
+  /**
+   * Moves the watermark to `step` unless it is already higher, and keeps the drift that goes
+   * with the highest step, so answers recorded out of order never move either backwards.
+   */
+  async recordAcceptedStep(
+    deviceId: string,
+    accepted: AcceptedCode,
+    tx: Tx = this.db,
+  ): Promise<void> {
+    await tx.$executeRaw`
+      UPDATE "VirtualMfaDevice"
+      SET "drift" = CASE WHEN "lastStep" IS NULL OR "lastStep" <= ${accepted.step}
+                         THEN ${accepted.drift}::int ELSE "drift" END,
+          "lastStep" = GREATEST("lastStep", ${accepted.step}::int)
+      WHERE "id" = ${deviceId}::uuid`;
+  }
+}
+
+function deviceState(device: VerifiableDevice): DeviceState {
+  return {
+    deviceId: device.id,
+    accountId: device.accountId,
+    sealedSeed: device.sealedSeed,
+    keyId: device.keyId,
+    algorithm: device.algorithm as DeviceState["algorithm"],
+    digits: device.digits as DeviceState["digits"],
+    period: device.period,
+    drift: device.drift,
+    lastStep: device.lastStep,
+  };
+}
+
+function acceptedOrThrow(result: VerifyResult): AcceptedCode {
+  switch (result.outcome) {
+    case "OK":
+      return { step: result.step, drift: result.drift };
+    case "INVALID":
+      throw invalidCode();
+    case "REPLAYED":
+      throw invalidCode(undefined, { reason: "REPLAYED" });
+    case "CLOCK_SKEW":
+      throw invalidCode(undefined, { reason: "CLOCK_SKEW", offsetSteps: result.offsetSteps });
+    case "THROTTLED":
+      throw rateLimited(result.retryAfterSeconds);
+  }
+}

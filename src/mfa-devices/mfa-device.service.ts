@@ -1,0 +1,288 @@
+/**
+ * The account's inventory of virtual MFA devices: create (with the one showing of the secret),
+ * find, list and delete. Assigning devices to users lives in mfa-assignment.service.ts.
+ */
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { WorkerClient } from "../../worker/client";
+import type { Principal } from "../context";
+import type { Db } from "../db";
+import type { GatewayConfig } from "../config";
+import type { AuditService } from "../audit/audit.service";
+import { canManageRootDevice, isAccountAdmin } from "../auth/access";
+import {
+  alreadyExists,
+  ApiError,
+  deleteConflict,
+  ErrorCode,
+  forbidden,
+  limitExceeded,
+  notFound,
+} from "../errors";
+import {
+  checkDeviceName,
+  checkPath,
+  checkSerialNumber,
+  checkTags,
+  type Tag,
+} from "../common/iam-names";
+import { checkPageSize, decodeCursor, toPage, type Page } from "../common/pagination";
+import type { RequestMeta, UserService } from "../users/user.service";
+import { AssignmentStatus, type DeviceRow } from "./mfa-device.type";
+import { keyUri, qrCodePngBase64 } from "./otpauth";
+import { accountOfSerialNumber, deviceSerialNumber, isReservedDeviceName } from "./serial-number";
+import { sortTags } from "./tags";
+import { callWorker } from "./worker-call";
+
+/**
+ * AWS caps virtual devices, assigned or not, at the account's user quota (5000 by default), so
+ * an abandoned enrolment cannot be repeated without bound.
+ */
+export const DEFAULT_MAX_DEVICES_PER_ACCOUNT = 5000;
+
+export const noSuchDevice = (serialNumber: string) =>
+  notFound(`MFA Device with serial number ${serialNumber} does not exist.`);
+
+/** Devices that belong to root: assigned to it, or carrying the name reserved for it. */
+export const isRootDevice = (device: DeviceRow) =>
+  device.user?.isRoot === true || isReservedDeviceName(device.name);
+
+export interface CreatedDevice {
+  device: DeviceRow;
+  base32StringSeed: string;
+  otpauthUri: string;
+  qrCodePng: string;
+}
+
+export interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+}
+
+export class MfaDeviceService {
+  constructor(
+    private readonly db: Db,
+    private readonly worker: WorkerClient,
+    private readonly audit: AuditService,
+    private readonly users: UserService,
+    private readonly config: Pick<GatewayConfig, "MFA_ISSUER">,
+    private readonly logger: Logger,
+    private readonly maxDevicesPerAccount = DEFAULT_MAX_DEVICES_PER_ACCOUNT,
+  ) {}
+
+  async create(
+    principal: Principal,
+    input: { virtualMfaDeviceName: string; path: string; tags: Tag[] },
+    meta: RequestMeta,
+  ): Promise<CreatedDevice> {
+    const name = checkDeviceName(input.virtualMfaDeviceName);
+    const path = checkPath(input.path);
+    const tags = sortTags(checkTags(input.tags.map(({ key, value }) => ({ key, value }))));
+    if (isReservedDeviceName(name) && !canManageRootDevice(principal)) throw forbidden();
+    const { accountId } = principal;
+    const serialNumber = deviceSerialNumber(accountId, path, name);
+    const account = await this.db.account.findUniqueOrThrow({ where: { id: accountId } });
+    // Cheap early refusals, so no seed is made for nothing; the transaction below decides.
+    if (
+      await this.db.virtualMfaDevice.findUnique({ where: { serialNumber }, select: { id: true } })
+    ) {
+      throw deviceExists();
+    }
+
+    // The id comes first: the worker binds the sealed seed to it.
+    const deviceId = randomUUID();
+    const seed = await callWorker(
+      this.worker,
+      this.logger,
+      { op: "provision", accountId, deviceId },
+      meta.requestId,
+    );
+    const device = await this.db
+      .$transaction(async (tx) => {
+        // Serialises creates per account so two cannot both take the last place under the cap.
+        await tx.$queryRaw`SELECT "id" FROM "Account" WHERE "id" = ${accountId} FOR NO KEY UPDATE`;
+        const count = await tx.virtualMfaDevice.count({ where: { accountId } });
+        if (count >= this.maxDevicesPerAccount) {
+          throw limitExceeded(`Cannot exceed quota for MFADevices: ${this.maxDevicesPerAccount}.`);
+        }
+        const created = await tx.virtualMfaDevice.create({
+          data: {
+            id: deviceId,
+            accountId,
+            name,
+            path,
+            serialNumber,
+            sealedSeed: seed.sealedSeed,
+            keyId: seed.keyId,
+            tags: tags.map(({ key, value }) => ({ key, value })),
+          },
+          include: { user: true },
+        });
+        await this.audit.record(
+          {
+            accountId,
+            actorUserId: principal.userId,
+            action: "CreateVirtualMFADevice",
+            entityType: "VirtualMfaDevice",
+            entityId: deviceId,
+            outcome: "success",
+            detail: { serialNumber },
+            ...meta,
+          },
+          tx,
+        );
+        return created;
+      })
+      .catch((error: { code?: string }) => {
+        // A concurrent create of the same name and path: the unique serial decides.
+        if (error.code === "P2002") throw deviceExists();
+        throw error;
+      });
+
+    const otpauthUri = keyUri({
+      issuer: this.config.MFA_ISSUER,
+      deviceName: name,
+      accountLabel: account.alias ?? accountId,
+      base32Seed: seed.base32Seed,
+      algorithm: device.algorithm,
+      digits: device.digits,
+      period: device.period,
+    });
+    return {
+      device,
+      base32StringSeed: seed.base32Seed,
+      otpauthUri,
+      qrCodePng: await qrCodePngBase64(otpauthUri),
+    };
+  }
+
+  /**
+   * A device of the caller's account by serial number. Another account's serial is refused
+   * before any lookup, so the answer never says whether it exists there.
+   */
+  async findInAccount(principal: Principal, serialNumber: string): Promise<DeviceRow> {
+    const serial = checkSerialNumber(serialNumber);
+    const owner = accountOfSerialNumber(serial);
+    if (owner !== null && owner !== principal.accountId) throw forbidden();
+    const device = await this.db.virtualMfaDevice.findUnique({
+      where: { serialNumber: serial },
+      include: { user: true },
+    });
+    if (!isAccountAdmin(principal)) {
+      // A user learns nothing of devices that are not theirs: missing and someone else's look
+      // alike. Unassigned devices stay reachable, to be enabled for oneself.
+      const theirs =
+        device?.accountId === principal.accountId && device.userId === principal.userId;
+      const free = device?.accountId === principal.accountId && device.userId === null;
+      if (!device || !(theirs || free)) throw forbidden();
+    }
+    if (!device || device.accountId !== principal.accountId) throw noSuchDevice(serial);
+    return device;
+  }
+
+  /** Root and administrators see every device of the account; a user only their own. */
+  async findVisible(principal: Principal, serialNumber: string): Promise<DeviceRow> {
+    if (isAccountAdmin(principal)) return this.findInAccount(principal, serialNumber);
+    // A user learns nothing about devices that are not theirs, not even whether they exist.
+    const device = await this.findInAccount(principal, serialNumber).catch((error: unknown) => {
+      throw error instanceof ApiError && error.code === ErrorCode.NOT_FOUND ? forbidden() : error;
+    });
+    if (device.userId !== principal.userId) throw forbidden();
+    return device;
+  }
+
+  /** A device root and administrators may change; root's own device is for root alone. */
+  async findManageable(principal: Principal, serialNumber: string): Promise<DeviceRow> {
+    if (!isAccountAdmin(principal)) throw forbidden();
+    const device = await this.findInAccount(principal, serialNumber);
+    if (isRootDevice(device) && !canManageRootDevice(principal)) throw forbidden();
+    return device;
+  }
+
+  /** ListVirtualMFADevices: keyset pages in serial number order, for root and administrators. */
+  async list(
+    principal: Principal,
+    args: PageArgs & { assignmentStatus: AssignmentStatus },
+  ): Promise<Page<DeviceRow>> {
+    if (!isAccountAdmin(principal)) throw forbidden();
+    const size = checkPageSize(args.first);
+    const list = `devices:${args.assignmentStatus}`;
+    const after = args.after ? decodeCursor(args.after, list, principal.accountId) : undefined;
+    const where = {
+      [AssignmentStatus.ASSIGNED]: { userId: { not: null } },
+      [AssignmentStatus.UNASSIGNED]: { userId: null },
+      [AssignmentStatus.ANY]: {},
+    }[args.assignmentStatus];
+    // Each order is that of the index serving the filter, so the planner walks it and stops
+    // after one page. The leading columns are constant under the filter, so both are serial
+    // number order. Unassigned devices sit together under userId NULL in (accountId, userId,
+    // serialNumber); assigned ones are read from (accountId, serialNumber), skipping unassigned
+    // rows, which the per-account device cap bounds.
+    const orderBy =
+      args.assignmentStatus === AssignmentStatus.UNASSIGNED
+        ? [{ accountId: ASC }, { userId: ASC }, { serialNumber: ASC }]
+        : [{ accountId: ASC }, { serialNumber: ASC }];
+    const rows = await this.db.virtualMfaDevice.findMany({
+      where: {
+        accountId: principal.accountId,
+        ...where,
+        ...(after === undefined ? {} : { serialNumber: { gt: after } }),
+      },
+      orderBy,
+      take: size + 1,
+      include: { user: true },
+    });
+    return toPage(rows, size, (d) => d.serialNumber, list, principal.accountId);
+  }
+
+  /** ListMFADevices: the devices assigned to one user (the caller by default). */
+  async listForUser(
+    principal: Principal,
+    userName: string | null | undefined,
+    args: PageArgs,
+  ): Promise<Page<DeviceRow>> {
+    const user = await this.users.findVisible(principal, userName);
+    const size = checkPageSize(args.first);
+    const list = `mfa-devices:${user.id}`;
+    const after = args.after ? decodeCursor(args.after, list, principal.accountId) : undefined;
+    const rows = await this.db.virtualMfaDevice.findMany({
+      where: {
+        accountId: principal.accountId,
+        userId: user.id,
+        ...(after === undefined ? {} : { serialNumber: { gt: after } }),
+      },
+      orderBy: [{ accountId: ASC }, { userId: ASC }, { serialNumber: ASC }],
+      take: size + 1,
+      include: { user: true },
+    });
+    return toPage(rows, size, (d) => d.serialNumber, list, principal.accountId);
+  }
+
+  async delete(principal: Principal, serialNumber: string, meta: RequestMeta): Promise<void> {
+    const device = await this.findManageable(principal, serialNumber);
+    await this.db.$transaction(async (tx) => {
+      const [locked] = await tx.$queryRaw<{ userId: string | null }[]>`
+        SELECT "userId" FROM "VirtualMfaDevice" WHERE "id" = ${device.id}::uuid FOR UPDATE`;
+      if (!locked) throw noSuchDevice(device.serialNumber);
+      if (locked.userId !== null)
+        throw deleteConflict("MFA VirtualDevice in use. Must deactivate first.");
+      await tx.virtualMfaDevice.delete({ where: { id: device.id } });
+      await this.audit.record(
+        {
+          accountId: principal.accountId,
+          actorUserId: principal.userId,
+          action: "DeleteVirtualMFADevice",
+          entityType: "VirtualMfaDevice",
+          entityId: device.id,
+          outcome: "success",
+          detail: { serialNumber: device.serialNumber },
+          ...meta,
+        },
+        tx,
+      );
+    });
+  }
+}
+
+const ASC = "asc" as const;
+const deviceExists = () => alreadyExists("MFA device already exists.");

@@ -1,0 +1,298 @@
+/**
+ * The IAM lifecycle of a virtual MFA device: create and delete, with every error reference §4
+ * records from real AWS, and what happens when no auth worker answers.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorCode, ok } from "../support/graphql";
+import {
+  createTestAccount,
+  createTestUser,
+  signInUser,
+  type TestAccount,
+} from "../support/fixtures";
+import { startStack, type Stack } from "../support/stack";
+import {
+  awayFromStepEdge,
+  codePair,
+  CREATE_DEVICE,
+  createDevice,
+  ENABLE_DEVICE,
+  enrolDevice,
+} from "../support/totp";
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const DELETE = `mutation($input: DeleteVirtualMfaDeviceInput!) { deleteVirtualMfaDevice(input: $input) { deleted } }`;
+const DEVICE = `query($serialNumber: String!) {
+  virtualMfaDevice(serialNumber: $serialNumber) { serialNumber user { userName } enableDate }
+}`;
+
+const deviceCount = (account: TestAccount) =>
+  stack.db.virtualMfaDevice.count({ where: { accountId: account.accountId } });
+
+async function assignedTo(serialNumber: string) {
+  const row = await stack.db.virtualMfaDevice.findUniqueOrThrow({
+    where: { serialNumber },
+    include: { user: true },
+  });
+  return row.user?.userName ?? null;
+}
+
+describe("creating a device", () => {
+  it("names it arn:aws:iam::<account>:mfa/<name> and shows a 64-character seed once", async () => {
+    const account = await createTestAccount(stack);
+    const res = await stack.gql<{
+      createVirtualMfaDevice: {
+        virtualMfaDevice: {
+          serialNumber: string;
+          virtualMfaDeviceName: string;
+          path: string;
+          user: null;
+          enableDate: null;
+        };
+        base32StringSeed: string;
+        otpauthUri: string;
+        qrCodePng: string;
+      };
+    }>(CREATE_DEVICE, { input: { virtualMfaDeviceName: "test-device" } }, account.rootToken);
+    const created = ok(res).createVirtualMfaDevice;
+    expect(created.virtualMfaDevice).toMatchObject({
+      serialNumber: `arn:aws:iam::${account.accountId}:mfa/test-device`,
+      virtualMfaDeviceName: "test-device",
+      path: "/",
+      user: null,
+      enableDate: null,
+    });
+    expect(created.base32StringSeed).toMatch(/^[A-Z2-7]{64}$/);
+    expect(created.otpauthUri).toContain(`secret=${created.base32StringSeed}`);
+    expect(Buffer.from(created.qrCodePng, "base64").subarray(1, 4).toString("latin1")).toBe("PNG");
+  });
+
+  it("puts the path between mfa and the name, and accepts an empty segment as AWS does", async () => {
+    const account = await createTestAccount(stack);
+    const a = await createDevice(stack, account.rootToken, "dev", { path: "/test-path/" });
+    const b = await createDevice(stack, account.rootToken, "dev", { path: "/test//double/" });
+    expect(a.serialNumber).toBe(`arn:aws:iam::${account.accountId}:mfa/test-path/dev`);
+    expect(b.serialNumber).toBe(`arn:aws:iam::${account.accountId}:mfa/test//double/dev`);
+  });
+
+  it("refuses the same name at the same path with AWS's message, but not at another path", async () => {
+    const account = await createTestAccount(stack);
+    await createDevice(stack, account.rootToken, "dup");
+    const res = await stack.gql(
+      CREATE_DEVICE,
+      { input: { virtualMfaDeviceName: "dup" } },
+      account.rootToken,
+    );
+    expect(errorCode(res)).toBe("ALREADY_EXISTS");
+    expect(res.errors![0]!.message).toBe("MFA device already exists.");
+    expect(res.errors![0]!.extensions!.iamCode).toBe("EntityAlreadyExists");
+    await createDevice(stack, account.rootToken, "dup", { path: "/other/" });
+    expect(await deviceCount(account)).toBe(2);
+  });
+
+  it.each([
+    ["a path without a trailing slash", { path: "/invalid-path" }, "must begin and end with /"],
+    ["a path without a leading slash", { path: "invalid-path/" }, "must begin and end with /"],
+    ["a path of 514 characters", { path: `/${"a".repeat(512)}/` }, "less than or equal to 512"],
+    ["a name with a space", { virtualMfaDeviceName: "bad name" }, "regular expression pattern"],
+    ["an empty name", { virtualMfaDeviceName: "" }, "greater than or equal to 1"],
+    [
+      "51 tags",
+      { tags: Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: "v" })) },
+      "less than or equal to 50",
+    ],
+    [
+      "a tag key with a comma",
+      {
+        tags: [
+          { key: "ok", value: "v" },
+          { key: "a,b", value: "v" },
+        ],
+      },
+      "regular expression pattern",
+    ],
+  ])("refuses %s with BAD_USER_INPUT and creates nothing", async (_label, input, message) => {
+    const account = await createTestAccount(stack);
+    const res = await stack.gql(
+      CREATE_DEVICE,
+      { input: { virtualMfaDeviceName: "dev", ...input } },
+      account.rootToken,
+    );
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    expect(res.errors![0]!.message).toContain(message);
+    expect(await deviceCount(account)).toBe(0);
+  });
+
+  it("reserves root-account-mfa-device for root", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "boss", { isAdministrator: true });
+    const boss = await signInUser(stack, account.accountId, "boss");
+    const input = { virtualMfaDeviceName: "root-account-mfa-device" };
+    expect(errorCode(await stack.gql(CREATE_DEVICE, { input }, boss.session!.token))).toBe(
+      "FORBIDDEN",
+    );
+    ok(await stack.gql(CREATE_DEVICE, { input }, account.rootToken));
+  });
+
+  it("refuses more devices than the account's quota with LIMIT_EXCEEDED", async () => {
+    const account = await createTestAccount(stack);
+    // Filling 4999 places through the API would take minutes; the rows need not be real.
+    await stack.db.virtualMfaDevice.createMany({
+      data: Array.from({ length: 4999 }, (_, i) => ({
+        id: randomUUID(),
+        accountId: account.accountId,
+        name: `filler-${i}`,
+        serialNumber: `arn:aws:iam::${account.accountId}:mfa/filler-${i}`,
+        sealedSeed: "not-a-seal",
+        keyId: "none",
+      })),
+    });
+    await createDevice(stack, account.rootToken, "the-last-one");
+    const res = await stack.gql(
+      CREATE_DEVICE,
+      { input: { virtualMfaDeviceName: "one-too-many" } },
+      account.rootToken,
+    );
+    expect(errorCode(res)).toBe("LIMIT_EXCEEDED");
+    expect(res.errors![0]!.extensions!.iamCode).toBe("LimitExceeded");
+    expect(await deviceCount(account)).toBe(5000);
+  });
+
+  it("needs a session", async () => {
+    const res = await stack.gql(CREATE_DEVICE, { input: { virtualMfaDeviceName: "anon" } });
+    expect(errorCode(res)).toBe("UNAUTHENTICATED");
+  });
+});
+
+describe("deleting a device", () => {
+  it("deletes an unassigned device, after which it cannot be found", async () => {
+    const account = await createTestAccount(stack);
+    const device = await createDevice(stack, account.rootToken, "gone");
+    expect(
+      ok(
+        await stack.gql(
+          DELETE,
+          { input: { serialNumber: device.serialNumber } },
+          account.rootToken,
+        ),
+      ),
+    ).toEqual({
+      deleteVirtualMfaDevice: { deleted: true },
+    });
+    const res = await stack.gql(DEVICE, { serialNumber: device.serialNumber }, account.rootToken);
+    expect(errorCode(res)).toBe("NOT_FOUND");
+  });
+
+  it("refuses while the device is assigned, with DELETE_CONFLICT", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "erin");
+    const device = await enrolDevice(stack, account.rootToken, "erin", "erin-phone");
+    const res = await stack.gql(
+      DELETE,
+      { input: { serialNumber: device.serialNumber } },
+      account.rootToken,
+    );
+    expect(errorCode(res)).toBe("DELETE_CONFLICT");
+    expect(res.errors![0]!.message).toBe("MFA VirtualDevice in use. Must deactivate first.");
+    expect(res.errors![0]!.extensions!.iamCode).toBe("DeleteConflict");
+    expect(await assignedTo(device.serialNumber)).toBe("erin");
+  });
+
+  it("answers NOT_FOUND with AWS's message for an unknown serial", async () => {
+    const account = await createTestAccount(stack);
+    const serialNumber = `arn:aws:iam::${account.accountId}:mfa/nonexistent-device`;
+    const res = await stack.gql(DELETE, { input: { serialNumber } }, account.rootToken);
+    expect(errorCode(res)).toBe("NOT_FOUND");
+    expect(res.errors![0]!.message).toBe(
+      `MFA Device with serial number arn:aws:iam::${account.accountId}:mfa/nonexistent-device does not exist.`,
+    );
+  });
+
+  it("keeps deleteUser refusing while the user has a device", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "frank");
+    await enrolDevice(stack, account.rootToken, "frank", "frank-phone");
+    const res = await stack.gql(
+      `mutation($input: DeleteUserInput!) { deleteUser(input: $input) { deleted } }`,
+      { input: { userName: "frank" } },
+      account.rootToken,
+    );
+    expect(errorCode(res)).toBe("DELETE_CONFLICT");
+  });
+
+  it("is for root and administrators only", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "gina");
+    const gina = await signInUser(stack, account.accountId, "gina");
+    const device = await createDevice(stack, gina.session!.token, "gina-spare");
+    const res = await stack.gql(
+      DELETE,
+      { input: { serialNumber: device.serialNumber } },
+      gina.session!.token,
+    );
+    expect(errorCode(res)).toBe("FORBIDDEN");
+    expect(await deviceCount(account)).toBe(1);
+  });
+});
+
+describe("when no auth worker answers", () => {
+  it("refuses to create a device with SERVICE_UNAVAILABLE and writes nothing", async () => {
+    const account = await createTestAccount(stack);
+    const stopped = stack.workers.splice(0, stack.workers.length);
+    try {
+      await Promise.all(stopped.map((w) => w.stop()));
+      const started = Date.now();
+      const res = await stack.gql(
+        CREATE_DEVICE,
+        { input: { virtualMfaDeviceName: "offline" } },
+        account.rootToken,
+      );
+      expect(errorCode(res)).toBe("SERVICE_UNAVAILABLE");
+      expect(res.data).toBeNull();
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(await deviceCount(account)).toBe(0);
+      const audit = await stack.db.auditEvent.count({
+        where: { accountId: account.accountId, action: "CreateVirtualMFADevice" },
+      });
+      expect(audit).toBe(0);
+    } finally {
+      await stack.addWorker();
+    }
+    // And with a worker back, the same request succeeds.
+    await createDevice(stack, account.rootToken, "offline");
+  });
+
+  it("refuses to enable a device with SERVICE_UNAVAILABLE and leaves it unassigned", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "nina");
+    const device = await createDevice(stack, account.rootToken, "nina-phone");
+    const stopped = stack.workers.splice(0, stack.workers.length);
+    try {
+      await Promise.all(stopped.map((w) => w.stop()));
+      const step = await awayFromStepEdge(stack);
+      const res = await stack.gql(
+        ENABLE_DEVICE,
+        {
+          input: {
+            userName: "nina",
+            serialNumber: device.serialNumber,
+            ...codePair(device.seed, step - 1),
+          },
+        },
+        account.rootToken,
+      );
+      expect(errorCode(res)).toBe("SERVICE_UNAVAILABLE");
+      expect(await assignedTo(device.serialNumber)).toBeNull();
+    } finally {
+      await stack.addWorker();
+    }
+  });
+});
