@@ -1,14 +1,32 @@
 /**
  * IAM's self-service policy made concrete. Every denial is the same FORBIDDEN error, so it
  * never tells whether the target exists.
+ *
+ * Sessions come in four kinds (src/auth/session-kind.ts). A "recovery" session, from a root
+ * recovery with email and phone codes, may only replace root's device: every operation refuses
+ * it unless its resolver opts in with `requirePrincipal(ctx, ALLOW_RECOVERY_SESSION)`, and even
+ * then it acts on the root user alone. An "sts" session (getSessionToken) is a programmatic
+ * credential: it never manages the root user's device.
  */
 import type { GatewayContext, Principal } from "../context";
 import { forbidden, unauthenticated } from "../errors";
+import { SessionKind } from "./session-kind";
 
-export function requirePrincipal(ctx: GatewayContext): Principal {
-  if (!ctx.principal) throw unauthenticated();
-  return ctx.principal;
+export interface PrincipalOptions {
+  /** This operation is one a root recovery session exists for (create, enable, deactivate). */
+  allowRecovery?: boolean;
 }
+
+export const ALLOW_RECOVERY_SESSION: PrincipalOptions = { allowRecovery: true };
+
+export function requirePrincipal(ctx: GatewayContext, options: PrincipalOptions = {}): Principal {
+  const principal = ctx.principal;
+  if (!principal) throw unauthenticated();
+  if (isRecoverySession(principal) && !options.allowRecovery) throw forbidden();
+  return principal;
+}
+
+export const isRecoverySession = (p: Principal) => p.kind === SessionKind.RECOVERY;
 
 export const isAccountAdmin = (p: Principal) => p.isRoot || p.isAdmin;
 
@@ -28,7 +46,9 @@ export interface UserRef {
 /** May the principal act on this user at all (read, or manage their own device)? */
 export function canActOnUser(principal: Principal, target: UserRef): boolean {
   if (principal.accountId !== target.accountId) return false;
-  if (target.isRoot) return principal.isRoot;
+  // A recovery session is root's, and is for root's own device only.
+  if (isRecoverySession(principal)) return principal.userId === target.id;
+  if (target.isRoot) return canManageRootDevice(principal);
   return isAccountAdmin(principal) || principal.userId === target.id;
 }
 
@@ -42,5 +62,9 @@ export function canRemoveDeviceFrom(principal: Principal, target: UserRef): bool
   return principal.userId !== target.id || principal.mfaAuthenticated;
 }
 
-/** Only a root session touches the root user's device (assigned to root, or named for it). */
-export const canManageRootDevice = (principal: Principal) => principal.isRoot;
+/**
+ * Only a root session touches the root user's device (assigned to root, or named for it), and
+ * not one from getSessionToken: programmatic credentials cannot, as in AWS.
+ */
+export const canManageRootDevice = (principal: Principal) =>
+  principal.isRoot && principal.kind !== SessionKind.STS;

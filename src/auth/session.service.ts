@@ -1,32 +1,41 @@
 import type { Db } from "../db";
 import type { Principal } from "../context";
+import { SessionKind } from "./session-kind";
 import { hashToken, newToken } from "./tokens";
 
 export const SESSION_TOKEN_PREFIX = "mfas";
+
+/** A SessionKind member or its stored value ("password", "mfa", "sts", "recovery"). */
+export type SessionKindValue = SessionKind | `${SessionKind}`;
 
 export interface IssuedSession {
   token: string;
   expiresAt: Date;
   mfaAuthenticated: boolean;
+  kind: SessionKindValue;
   userId: string;
 }
 
 export interface SessionOptions {
-  kind: "password" | "mfa" | "sts" | "recovery";
+  kind: SessionKindValue;
   mfaAuthenticated: boolean;
   ttlSeconds: number;
 }
 
+const KINDS = new Set<string>(Object.values(SessionKind));
+
 export class SessionService {
   constructor(private readonly db: Db) {}
 
+  /** Creates a session; pass `tx` to create it together with the event that grants it. */
   async issue(
     user: { id: string; accountId: string },
     options: SessionOptions,
+    tx: Pick<Db, "session"> = this.db,
   ): Promise<IssuedSession> {
     const token = newToken(SESSION_TOKEN_PREFIX);
     const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
-    await this.db.session.create({
+    await tx.session.create({
       data: {
         tokenHash: hashToken(token),
         accountId: user.accountId,
@@ -36,7 +45,13 @@ export class SessionService {
         expiresAt,
       },
     });
-    return { token, expiresAt, mfaAuthenticated: options.mfaAuthenticated, userId: user.id };
+    return {
+      token,
+      expiresAt,
+      mfaAuthenticated: options.mfaAuthenticated,
+      kind: options.kind,
+      userId: user.id,
+    };
   }
 
   /** Resolves a bearer token to a principal; any doubt (unknown, expired, revoked) is null. */
@@ -47,6 +62,8 @@ export class SessionService {
       include: { user: { select: { isRoot: true, isAdmin: true } } },
     });
     if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) return null;
+    // A kind this code does not know grants nothing, rather than being read as a full session.
+    if (!KINDS.has(session.kind)) return null;
     return {
       sessionId: session.id,
       userId: session.userId,
@@ -55,6 +72,7 @@ export class SessionService {
       isAdmin: session.user.isAdmin,
       mfaAuthenticated: session.mfaAuthenticated,
       kind: session.kind,
+      expiresAt: session.expiresAt,
     };
   }
 

@@ -3,8 +3,10 @@ import type { AuditService } from "../audit/audit.service";
 import { badInput, unauthenticated } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { UserRow } from "../users/user.type";
+import type { IssuedChallenge, MfaChallengeService } from "./mfa-challenge.service";
 import { decoyPasswordHash, verifyPassword, PASSWORD_MAX_LENGTH } from "./password";
 import type { IssuedSession, SessionService } from "./session.service";
+import { SessionKind } from "./session-kind";
 
 export interface SignInRequest {
   email?: string;
@@ -13,20 +15,61 @@ export interface SignInRequest {
   password: string;
 }
 
-export type SignInOutcome = { status: "SIGNED_IN"; session: IssuedSession; user: UserRow };
+export type SignInOutcome =
+  | { status: "SIGNED_IN"; session: IssuedSession; user: UserRow }
+  | { status: "MFA_REQUIRED"; challenge: IssuedChallenge; user: UserRow };
 
 /** One message for every failure, so sign-in never tells which part was wrong. */
-const badCredentials = () => unauthenticated("Incorrect sign-in details.");
+export const badCredentials = () => unauthenticated("Incorrect sign-in details.");
 
 export class SignInService {
   constructor(
     private readonly db: Db,
     private readonly sessions: SessionService,
+    private readonly challenges: MfaChallengeService,
     private readonly audit: AuditService,
     private readonly sessionTtlSeconds: number,
   ) {}
 
+  /** Password first; a user with an enabled MFA device gets a challenge, not a session. */
   async signIn(request: SignInRequest, meta: RequestMeta): Promise<SignInOutcome> {
+    const user = await this.checkPassword(request, meta, "SignIn");
+    const devices = await this.db.virtualMfaDevice.findMany({
+      where: { userId: user.id },
+      select: { serialNumber: true },
+      orderBy: { serialNumber: "asc" },
+    });
+    const event = {
+      accountId: user.accountId,
+      actorUserId: user.id,
+      action: "SignIn",
+      entityType: "User",
+      entityId: user.id,
+      outcome: "success" as const,
+      ...meta,
+    };
+    if (devices.length > 0) {
+      const challenge = await this.challenges.issue(
+        user,
+        devices.map((d) => d.serialNumber),
+      );
+      await this.audit.record({ ...event, detail: { mfaRequired: true } });
+      return { status: "MFA_REQUIRED", challenge, user };
+    }
+    const session = await this.sessions.issue(user, {
+      kind: SessionKind.PASSWORD,
+      mfaAuthenticated: false,
+      ttlSeconds: this.sessionTtlSeconds,
+    });
+    await this.audit.record({ ...event, detail: { mfaRequired: false } });
+    return { status: "SIGNED_IN", session, user };
+  }
+
+  /**
+   * Checks a password and returns its user, or records the failure under `action` and throws
+   * one UNAUTHENTICATED for every cause. Also the first step of root recovery.
+   */
+  async checkPassword(request: SignInRequest, meta: RequestMeta, action: string): Promise<UserRow> {
     if (request.password.length > PASSWORD_MAX_LENGTH) throw badCredentials();
     const user = await this.findUser(request);
     // Always pay for one hash, so an unknown user answers as slowly as a wrong password.
@@ -38,7 +81,7 @@ export class SignInService {
       await this.audit.record({
         accountId: user?.accountId ?? null,
         actorUserId: user?.id ?? null,
-        action: "SignIn",
+        action,
         entityType: "User",
         entityId: user?.id ?? null,
         outcome: "failure",
@@ -46,47 +89,40 @@ export class SignInService {
       });
       throw badCredentials();
     }
-    const session = await this.sessions.issue(user, {
-      kind: "password",
-      mfaAuthenticated: false,
-      ttlSeconds: this.sessionTtlSeconds,
-    });
-    await this.audit.record({
-      accountId: user.accountId,
-      actorUserId: user.id,
-      action: "SignIn",
-      entityType: "User",
-      entityId: user.id,
-      outcome: "success",
-      ...meta,
-    });
-    return { status: "SIGNED_IN", session, user };
+    return user;
   }
 
   private async findUser(request: SignInRequest) {
-    if (request.email !== undefined) {
-      if (request.account !== undefined || request.userName !== undefined) {
+    if (request.email !== undefined && request.email !== null) {
+      if (request.account != null || request.userName != null) {
         throw badInput("Give either email (root) or account and userName, not both.");
       }
+      if (request.email.length > 254) return null;
       const account = await this.db.account.findUnique({
         where: { email: request.email.trim().toLowerCase() },
         select: { id: true },
       });
       if (!account) return null;
+      // The root user's id is its account's id.
       return this.db.user.findUnique({ where: { id: account.id } });
     }
-    if (request.account === undefined || request.userName === undefined) {
+    if (request.account == null || request.userName == null) {
       throw badInput("Give either email (root) or account and userName.");
     }
     if (request.account.length > 63 || request.userName.length > 128) return null;
     const account = await this.db.account.findFirst({
-      where: /^\d{12}$/.test(request.account) ? { id: request.account } : { alias: request.account },
+      where: /^\d{12}$/.test(request.account)
+        ? { id: request.account }
+        : { alias: request.account },
       select: { id: true },
     });
     if (!account) return null;
     const user = await this.db.user.findUnique({
       where: {
-        accountId_userNameKey: { accountId: account.id, userNameKey: request.userName.toLowerCase() },
+        accountId_userNameKey: {
+          accountId: account.id,
+          userNameKey: request.userName.toLowerCase(),
+        },
       },
     });
     // The root user signs in with the account email, never by name.

@@ -1,4 +1,4 @@
-import { Field, InputType, ObjectType, registerEnumType } from "type-graphql";
+import { Field, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import { AuthSession } from "../accounts/account.type";
 
 export enum SignInStatus {
@@ -27,11 +27,64 @@ export class SignInInput {
 
 @ObjectType({ description: "A short-lived MFA challenge, answered with answerMfaChallenge." })
 export class MfaChallenge {
-  @Field()
+  @Field({ description: "Pass to answerMfaChallenge. Single use; shown only here." })
   challenge!: string;
 
   @Field()
   expiresAt!: Date;
+
+  @Field(() => [String], {
+    description: "The user's MFA devices; the code may come from any one of them.",
+  })
+  serialNumbers!: string[];
+}
+
+@InputType()
+export class AnswerMfaChallengeInput {
+  @Field(() => String, { description: "The challenge signIn returned." })
+  challenge!: string;
+
+  @Field(() => String, {
+    description:
+      "The code the device shows now, or one unused recovery code (spaces and hyphens " +
+      "are ignored).",
+  })
+  code!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "The device the code is from; needed only when the user has several.",
+  })
+  serialNumber?: string | null;
+}
+
+@ObjectType()
+export class AnswerMfaChallengePayload {
+  @Field(() => AuthSession, { description: "An MFA-authenticated session (kind MFA)." })
+  session!: AuthSession;
+
+  @Field({ description: "True when a recovery code answered the challenge." })
+  usedRecoveryCode!: boolean;
+
+  @Field(() => Int, { description: "The user's unused recovery codes after this sign-in." })
+  recoveryCodesRemaining!: number;
+}
+
+@InputType({ description: "Like AWS STS GetSessionToken with SerialNumber and TokenCode." })
+export class GetSessionTokenInput {
+  @Field(() => String, { description: "A device assigned to the caller." })
+  serialNumber!: string;
+
+  @Field(() => String, { description: "The code the device shows now." })
+  tokenCode!: string;
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      "900 to 129600 seconds; default 43200. The root user's sessions last at most 3600, and " +
+      "no session outlives the calling one.",
+  })
+  durationSeconds?: number | null;
 }
 
 @ObjectType()

@@ -1,0 +1,218 @@
+/**
+ * getSessionToken, like AWS STS GetSessionToken with SerialNumber and TokenCode: a signed-in
+ * caller proves one code of their own device and gets a new, shorter session marked
+ * MFA-authenticated. No password is hashed.
+ *
+ * This is the hot path of the benchmark, so it costs one device lookup, one worker round trip
+ * and one SQL statement (the session was looked up when the request was authenticated). That
+ * statement records the accepted step, ends the user's failure streak, writes the audit event
+ * and creates the session together.
+ */
+import { randomUUID } from "node:crypto";
+import type { Principal } from "../context";
+import type { Db } from "../db";
+import type { AuditService } from "../audit/audit.service";
+import { ApiError, badInput, ErrorCode, forbidden, unauthenticated } from "../errors";
+import { checkSerialNumber } from "../common/iam-names";
+import type {
+  CodeVerificationService,
+  VerifiableDevice,
+} from "../mfa-devices/code-verification.service";
+import { accountOfSerialNumber } from "../mfa-devices/serial-number";
+import type { RequestMeta } from "../users/user.service";
+import type { UserRow } from "../users/user.type";
+import type { MfaFailureService } from "./mfa-failures";
+import { SESSION_TOKEN_PREFIX, type IssuedSession } from "./session.service";
+import { SessionKind } from "./session-kind";
+import { hashToken, newToken } from "./tokens";
+
+/** AWS's limits for GetSessionToken, in seconds. */
+export const STS_MIN_DURATION = 900;
+export const STS_MAX_DURATION = 129_600;
+export const STS_DEFAULT_DURATION = 43_200;
+/** AWS caps sessions of the account's root user at one hour, and so does this. */
+export const STS_ROOT_MAX_DURATION = 3600;
+
+export interface StepUpRequest {
+  serialNumber: string;
+  tokenCode: string;
+  durationSeconds?: number | null;
+}
+
+export class StepUpService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly verification: CodeVerificationService,
+    private readonly failures: MfaFailureService,
+  ) {}
+
+  async getSessionToken(
+    principal: Principal,
+    request: StepUpRequest,
+    meta: RequestMeta,
+  ): Promise<{ session: IssuedSession; user: UserRow }> {
+    const requested = checkDuration(request.durationSeconds);
+    const code = checkTokenCode(request.tokenCode);
+    const serialNumber = checkSerialNumber(request.serialNumber);
+    // Another account's serial, or one that is not a virtual device ARN, is refused unread.
+    if (accountOfSerialNumber(serialNumber) !== principal.accountId) throw forbidden();
+    // Only the caller's own device counts; whose else it is, or whether it exists, is not said.
+    const device = await this.findOwnDevice(principal.userId, serialNumber);
+    if (!device) throw forbidden();
+
+    let accepted;
+    try {
+      accepted = await this.verification.checkCodes(device, "login", { code1: code }, meta);
+    } catch (error) {
+      await this.recordRefusal(principal, device.serialNumber, error, meta);
+      throw error;
+    }
+
+    const cap = principal.isRoot ? STS_ROOT_MAX_DURATION : STS_MAX_DURATION;
+    const remaining = Math.floor((principal.expiresAt.getTime() - Date.now()) / 1000);
+    const ttlSeconds = Math.min(requested ?? defaultDuration(principal), cap, remaining);
+    if (ttlSeconds <= 0) throw unauthenticated();
+    const token = newToken(SESSION_TOKEN_PREFIX);
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+    const detail = JSON.stringify({
+      serialNumber: device.serialNumber,
+      durationSeconds: ttlSeconds,
+    });
+    // The watermark update is recordAcceptedStep's (code-verification.service.ts), inlined so
+    // the whole grant is one round trip: it only moves up, and the drift follows the top step.
+    await this.db.$executeRaw`
+      WITH "watermark" AS (
+        UPDATE "VirtualMfaDevice"
+        SET "drift" = CASE WHEN "lastStep" IS NULL OR "lastStep" <= ${accepted.step}
+                           THEN ${accepted.drift}::int ELSE "drift" END,
+            "lastStep" = GREATEST("lastStep", ${accepted.step}::int)
+        WHERE "id" = ${device.id}::uuid
+      ), "streak" AS (
+        UPDATE "User" SET "mfaFailureStreak" = 0
+        WHERE "id" = ${principal.userId} AND "mfaFailureStreak" <> 0
+      ), "audit" AS (
+        INSERT INTO "AuditEvent"
+          ("accountId", "actorUserId", "action", "entityType", "entityId", "outcome",
+           "sourceIp", "requestId", "detail")
+        VALUES (${principal.accountId}, ${principal.userId}, 'GetSessionToken', 'User',
+                ${principal.userId}, 'success', ${meta.sourceIp}, ${meta.requestId},
+                ${detail}::jsonb)
+      )
+      INSERT INTO "Session"
+        ("id", "tokenHash", "accountId", "userId", "kind", "mfaAuthenticated", "expiresAt")
+      VALUES (${randomUUID()}::uuid, ${hashToken(token)}, ${principal.accountId},
+              ${principal.userId}, ${SessionKind.STS}, true, ${expiresAt})`;
+    return {
+      session: {
+        token,
+        expiresAt,
+        mfaAuthenticated: true,
+        kind: SessionKind.STS,
+        userId: principal.userId,
+      },
+      user: device.user,
+    };
+  }
+
+  /** The caller's device and the caller's user row, in one query (Prisma's include takes two). */
+  private async findOwnDevice(
+    userId: string,
+    serialNumber: string,
+  ): Promise<(VerifiableDevice & { serialNumber: string; user: UserRow }) | null> {
+    const [row] = await this.db.$queryRaw<
+      (VerifiableDevice & OwnerColumns & { serialNumber: string })[]
+    >`
+      SELECT d."id"::text AS "id", d."accountId", d."serialNumber", d."sealedSeed", d."keyId",
+             d."algorithm", d."digits", d."period", d."drift", d."lastStep",
+             u."id" AS "ownerId", u."userName" AS "ownerUserName", u."arn" AS "ownerArn",
+             u."path" AS "ownerPath", u."createdAt" AS "ownerCreatedAt",
+             u."isRoot" AS "ownerIsRoot", u."isAdmin" AS "ownerIsAdmin"
+      FROM "VirtualMfaDevice" d JOIN "User" u ON u."id" = d."userId"
+      WHERE d."serialNumber" = ${serialNumber} AND d."userId" = ${userId}`;
+    if (!row) return null;
+    return {
+      ...row,
+      user: {
+        id: row.ownerId,
+        accountId: row.accountId,
+        userName: row.ownerUserName,
+        arn: row.ownerArn,
+        path: row.ownerPath,
+        createdAt: row.ownerCreatedAt,
+        isRoot: row.ownerIsRoot,
+        isAdmin: row.ownerIsAdmin,
+      },
+    };
+  }
+
+  /** A wrong code counts towards the failure streak; every refusal is audited. */
+  private async recordRefusal(
+    principal: Principal,
+    serialNumber: string,
+    error: unknown,
+    meta: RequestMeta,
+  ): Promise<void> {
+    const apiError = error instanceof ApiError ? error : null;
+    const reason = apiError?.extensions.reason;
+    if (apiError?.code === ErrorCode.INVALID_AUTHENTICATION_CODE && !reason) {
+      await this.failures.recordFailure(principal.userId, meta.sourceIp);
+    }
+    await this.audit.record({
+      accountId: principal.accountId,
+      actorUserId: principal.userId,
+      action: "GetSessionToken",
+      entityType: "User",
+      entityId: principal.userId,
+      outcome: "failure",
+      detail: {
+        serialNumber,
+        error: apiError?.code ?? ErrorCode.INTERNAL_SERVER_ERROR,
+        ...(typeof reason === "string" ? { reason } : {}),
+      },
+      ...meta,
+    });
+  }
+}
+
+interface OwnerColumns {
+  ownerId: string;
+  ownerUserName: string;
+  ownerArn: string;
+  ownerPath: string;
+  ownerCreatedAt: Date;
+  ownerIsRoot: boolean;
+  ownerIsAdmin: boolean;
+}
+
+const defaultDuration = (principal: Principal) =>
+  principal.isRoot ? STS_ROOT_MAX_DURATION : STS_DEFAULT_DURATION;
+
+function checkDuration(value: number | null | undefined): number | null {
+  if (value === undefined || value === null) return null;
+  const constraint =
+    value < STS_MIN_DURATION
+      ? `Member must have value greater than or equal to ${STS_MIN_DURATION}`
+      : value > STS_MAX_DURATION
+        ? `Member must have value less than or equal to ${STS_MAX_DURATION}`
+        : null;
+  if (constraint) {
+    throw badInput(
+      `1 validation error detected: Value '${value}' at 'durationSeconds' failed to satisfy ` +
+        `constraint: ${constraint}`,
+    );
+  }
+  return value;
+}
+
+/** AWS's TokenCode shape: digits only; the device's own length is checked with the code. */
+function checkTokenCode(raw: string): string {
+  const code = raw.replace(/\s+/g, "");
+  if (!/^\d{6,8}$/.test(code)) {
+    throw badInput(
+      "1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: " +
+        "Member must satisfy regular expression pattern: [\\d]{6,8}",
+    );
+  }
+  return code;
+}

@@ -1,0 +1,175 @@
+/**
+ * Delivers outbox messages. Any number of gateways may run a sender: each claims a batch of due
+ * messages with `FOR UPDATE SKIP LOCKED`, so two never claim the same one, and the claim itself
+ * counts the attempt and leases the message, so a sender that dies mid-delivery leaves it to be
+ * claimed again once the lease runs out (at-least-once delivery).
+ *
+ * A failed delivery is retried with exponential backoff until OUTBOX_MAX_ATTEMPTS, then marked
+ * failed. A delivered message with a one-time code has its body blanked.
+ */
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config";
+import type { Db } from "../db";
+import { maskRecipient } from "./mask";
+import type { Channel } from "./outbox";
+import { configuredTransports, type OutgoingMessage, type Transport } from "./transports";
+
+export const DELIVERED_SECRET_BODY = "(delivered; the one-time code is no longer stored)";
+
+export interface OutboxSenderOptions {
+  db: Db;
+  logger: Logger;
+  config: Pick<
+    GatewayConfig,
+    "OUTBOX_POLL_INTERVAL_MS" | "OUTBOX_MAX_ATTEMPTS" | "SMTP_URL" | "SMTP_FROM" | "SMS_WEBHOOK_URL"
+  >;
+  /** Default: SMTP / webhook where configured, else the log. */
+  transports?: Record<Channel, Transport>;
+  /** Messages claimed per round. Default 20. */
+  batchSize?: number;
+  /** How long a claimed message is left to its sender before another may claim it. Default 60. */
+  leaseSeconds?: number;
+  /** First retry delay, doubled for each further attempt. Default 10. */
+  retryBaseSeconds?: number;
+  /** Longest retry delay. Default one hour. */
+  retryCapSeconds?: number;
+}
+
+export interface OutboxSender {
+  /** Claims and delivers one batch of due messages. */
+  runOnce(): Promise<{ sent: number; failed: number }>;
+  /** Polls every OUTBOX_POLL_INTERVAL_MS until stopped. */
+  start(): void;
+  /** Stops polling and waits for the round in progress. */
+  stop(): Promise<void>;
+}
+
+interface Claimed extends OutgoingMessage {
+  attempts: number;
+  containsSecret: boolean;
+}
+
+export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
+  const { db, config } = options;
+  const logger = options.logger.child({ component: "outbox-sender" });
+  const transports = options.transports ?? configuredTransports(config);
+  const batchSize = options.batchSize ?? 20;
+  const leaseSeconds = options.leaseSeconds ?? 60;
+  const retryBase = options.retryBaseSeconds ?? 10;
+  const retryCap = options.retryCapSeconds ?? 3600;
+
+  const claim = () =>
+    db.$queryRaw<Claimed[]>`
+      UPDATE "OutboxMessage"
+      SET "attempts" = "attempts" + 1,
+          "nextAttemptAt" = now() + make_interval(secs => ${leaseSeconds}::int)
+      WHERE "id" IN (
+        SELECT "id" FROM "OutboxMessage"
+        WHERE "sentAt" IS NULL AND "failedAt" IS NULL AND "nextAttemptAt" <= now()
+        ORDER BY "nextAttemptAt", "id"
+        LIMIT ${batchSize}::int
+        FOR UPDATE SKIP LOCKED)
+      RETURNING "id", "channel", "recipient", "kind", "subject", "body", "attempts",
+                "containsSecret"`;
+
+  async function deliver(message: Claimed): Promise<boolean> {
+    const transport = transports[message.channel as Channel];
+    const logged = {
+      outboxId: String(message.id),
+      channel: message.channel,
+      kind: message.kind,
+      to: maskRecipient(message.channel, message.recipient),
+      attempt: message.attempts,
+    };
+    try {
+      if (!transport) throw new Error(`no transport for channel ${message.channel}`);
+      await transport.deliver(message);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const giveUp = message.attempts >= config.OUTBOX_MAX_ATTEMPTS;
+      const delay = Math.min(retryCap, retryBase * 2 ** (message.attempts - 1));
+      await db.$executeRaw`
+        UPDATE "OutboxMessage"
+        SET "lastError" = ${reason.slice(0, 500)},
+            "nextAttemptAt" = now() + make_interval(secs => ${delay}::int),
+            "failedAt" = CASE WHEN ${giveUp} THEN now() ELSE NULL END
+        WHERE "id" = ${message.id}`;
+      // The reason may quote the recipient; the log keeps to the masked form.
+      logger.warn(
+        { ...logged, transport: transport?.name, retryInSeconds: giveUp ? null : delay },
+        giveUp ? "outbox message failed for good" : "outbox message not sent; will retry",
+      );
+      return false;
+    }
+    await db.outboxMessage.update({
+      where: { id: message.id },
+      data: {
+        sentAt: new Date(),
+        lastError: null,
+        ...(message.containsSecret ? { body: DELIVERED_SECRET_BODY } : {}),
+      },
+    });
+    logger.info({ ...logged, transport: transport.name }, "outbox message sent");
+    return true;
+  }
+
+  async function runOnce() {
+    const claimed = await claim();
+    let sent = 0;
+    for (const message of claimed) if (await deliver(message)) sent++;
+    return { sent, failed: claimed.length - sent };
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = true;
+
+  const tick = () => {
+    running = runOnce()
+      .then(({ sent, failed }) => {
+        // A full batch means more may be waiting: go again at once rather than after a pause.
+        return sent + failed >= batchSize;
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, "outbox sender round failed");
+        return false;
+      })
+      .then((more) => {
+        if (!stopped) timer = setTimeout(tick, more ? 0 : config.OUTBOX_POLL_INTERVAL_MS);
+      });
+  };
+
+  return {
+    runOnce,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      tick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+      for (const transport of Object.values(transports)) transport.close?.();
+    },
+  };
+}
+
+/**
+ * What src/main.ts calls: a started sender, or null when OUTBOX_SENDER_ENABLED is off. Kept out
+ * of createGateway so tests read the outbox table without a sender racing them.
+ */
+export function startOutboxSender(services: {
+  db: Db;
+  logger: Logger;
+  config: GatewayConfig;
+}): OutboxSender | null {
+  if (!services.config.OUTBOX_SENDER_ENABLED) return null;
+  const sender = createOutboxSender(services);
+  sender.start();
+  services.logger.info(
+    { pollIntervalMs: services.config.OUTBOX_POLL_INTERVAL_MS },
+    "outbox sender started",
+  );
+  return sender;
+}

@@ -1,0 +1,104 @@
+/**
+ * Recovery codes (beyond AWS): ten single-use codes a user keeps on paper, each able to answer
+ * one MFA challenge in place of a TOTP code. Shown once, stored as peppered HMACs, consumed
+ * with a conditional UPDATE so one code can never be used twice, even by concurrent requests.
+ */
+import type { Principal } from "../context";
+import type { Db } from "../db";
+import type { AuditService } from "../audit/audit.service";
+import { badInput, forbidden } from "../errors";
+import { recoveryCodesGeneratedNotice } from "../notifications/messages";
+import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
+import type { RequestMeta } from "../users/user.service";
+import {
+  hashRecoveryCode,
+  newRecoveryCode,
+  normaliseRecoveryCode,
+  RECOVERY_CODES_PER_SET,
+} from "./recovery-code";
+
+type Tx = Pick<Db, "$executeRaw">;
+
+export interface GeneratedRecoveryCodes {
+  codes: string[];
+  generatedAt: Date;
+}
+
+export class RecoveryCodeService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly pepper: string,
+  ) {}
+
+  /**
+   * A new set for the caller, replacing any earlier one. It needs a session that passed MFA
+   * (a password alone must not yield a way around the device) and an enabled device (codes
+   * stand in for a device; without one there is nothing to stand in for).
+   */
+  async generate(principal: Principal, meta: RequestMeta): Promise<GeneratedRecoveryCodes> {
+    if (!principal.mfaAuthenticated) throw forbidden();
+    const devices = await this.db.virtualMfaDevice.count({ where: { userId: principal.userId } });
+    if (devices === 0) {
+      throw badInput("Recovery codes need an enabled MFA device; enable one first.");
+    }
+    const codes = Array.from({ length: RECOVERY_CODES_PER_SET }, newRecoveryCode);
+    const generatedAt = new Date();
+    await this.db.$transaction(async (tx) => {
+      await tx.recoveryCode.deleteMany({ where: { userId: principal.userId } });
+      await tx.recoveryCode.createMany({
+        data: codes.map((code) => ({
+          userId: principal.userId,
+          codeHash: this.hash(principal.userId, normaliseRecoveryCode(code)!),
+          createdAt: generatedAt,
+        })),
+      });
+      await this.audit.record(
+        {
+          accountId: principal.accountId,
+          actorUserId: principal.userId,
+          action: "GenerateRecoveryCodes",
+          entityType: "User",
+          entityId: principal.userId,
+          outcome: "success",
+          detail: { count: codes.length },
+          ...meta,
+        },
+        tx,
+      );
+      const to = await noticeRecipient(tx, principal.userId);
+      if (to) {
+        await enqueue(
+          tx,
+          securityNotice(
+            to,
+            "recovery-codes-generated",
+            recoveryCodesGeneratedNotice(to, meta.sourceIp),
+          ),
+        );
+      }
+    });
+    return { codes, generatedAt };
+  }
+
+  /** Unused codes the user has left. */
+  remaining(userId: string, tx: Pick<Db, "recoveryCode"> = this.db): Promise<number> {
+    return tx.recoveryCode.count({ where: { userId, usedAt: null } });
+  }
+
+  /**
+   * Spends a code if it is one of the user's unused ones. Exactly one of any number of
+   * concurrent callers sees true: the row lock makes the others re-read `usedAt` as set.
+   */
+  async consume(tx: Tx, userId: string, canonicalCode: string): Promise<boolean> {
+    const hash = this.hash(userId, canonicalCode);
+    const count = await tx.$executeRaw`
+      UPDATE "RecoveryCode" SET "usedAt" = now()
+      WHERE "userId" = ${userId} AND "codeHash" = ${hash} AND "usedAt" IS NULL`;
+    return count === 1;
+  }
+
+  private hash(userId: string, canonicalCode: string): string {
+    return hashRecoveryCode(this.pepper, userId, canonicalCode);
+  }
+}

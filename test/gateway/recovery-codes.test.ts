@@ -1,0 +1,263 @@
+/**
+ * Recovery codes: ten single-use codes of 80 bits, shown once, stored as peppered HMACs, each
+ * able to answer one MFA challenge in place of a TOTP code, under the challenge's budget.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, DEV_RECOVERY_CODE_PEPPER, loadGatewayConfig } from "../../src/config";
+import { hashRecoveryCode, normaliseRecoveryCode } from "../../src/recovery/recovery-code";
+import { errorCode, ok } from "../support/graphql";
+import { createTestAccount, createTestUser } from "../support/fixtures";
+import {
+  actionsOf,
+  answer,
+  challengeFor,
+  enrolForSignIn,
+  from,
+  generateRecoveryCodes,
+  mfaSession,
+  outboxOf,
+  passwordSession,
+  randomSource,
+} from "../support/signin";
+import { startStack, type Stack } from "../support/stack";
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ env: { TRUST_PROXY: "1" } });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const CODE_SHAPE = /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/;
+const REMAINING = `query($userName: String) { user(userName: $userName) { userName recoveryCodesRemaining } }`;
+
+/** A user with a device, signed in with MFA, holding a fresh set of recovery codes. */
+async function userWithCodes(userName = "alice") {
+  const account = await createTestAccount(stack);
+  await createTestUser(stack, account.rootToken, userName);
+  const who = { account: account.accountId, userName };
+  const device = await enrolForSignIn(stack, account.rootToken, userName, `${userName}-phone`);
+  const token = await mfaSession(stack, who, device);
+  const codes = await generateRecoveryCodes(stack, token);
+  const user = await stack.db.user.findFirstOrThrow({
+    where: { accountId: account.accountId, userName },
+  });
+  return { account, who, device, token, codes, user };
+}
+
+const remainingOf = async (token: string, userName?: string) =>
+  ok(
+    await stack.gql<{ user: { recoveryCodesRemaining: number | null } }>(
+      REMAINING,
+      { userName },
+      token,
+    ),
+  ).user.recoveryCodesRemaining;
+
+describe("generating recovery codes", () => {
+  it("gives ten distinct 80-bit codes, stored only as HMACs under the pepper", async () => {
+    const { token, codes, user } = await userWithCodes();
+    expect(codes).toHaveLength(10);
+    expect(new Set(codes).size).toBe(10);
+    for (const code of codes) expect(code).toMatch(CODE_SHAPE);
+    const rows = await stack.db.recoveryCode.findMany({ where: { userId: user.id } });
+    expect(rows).toHaveLength(10);
+    const expected = codes.map((c) =>
+      hashRecoveryCode(DEV_RECOVERY_CODE_PEPPER, user.id, normaliseRecoveryCode(c)!),
+    );
+    expect(rows.map((r) => r.codeHash).sort()).toEqual(expected.sort());
+    const stored = JSON.stringify(rows);
+    for (const code of codes) {
+      expect(stored).not.toContain(code);
+      expect(stored).not.toContain(code.replace(/-/g, ""));
+    }
+    expect(await remainingOf(token)).toBe(10);
+  });
+
+  it("is FORBIDDEN from a session that did not pass MFA", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "bob");
+    const password = await passwordSession(stack, { account: account.accountId, userName: "bob" });
+    await enrolForSignIn(stack, account.rootToken, "bob", "bob-phone");
+    const res = await actionsOf(stack, password).generateRecoveryCodes();
+    expect(errorCode(res)).toBe("FORBIDDEN");
+    expect(
+      await stack.db.recoveryCode.count({ where: { user: { accountId: account.accountId } } }),
+    ).toBe(0);
+  });
+
+  it("needs an enabled device: BAD_USER_INPUT once the device is gone", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "cy");
+    const who = { account: account.accountId, userName: "cy" };
+    const device = await enrolForSignIn(stack, account.rootToken, "cy", "cy-phone");
+    const token = await mfaSession(stack, who, device);
+    ok(await actionsOf(stack, account.rootToken).deactivate(device.serialNumber, "cy"));
+    const res = await actionsOf(stack, token).generateRecoveryCodes();
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+  });
+
+  it("replaces the earlier set: old codes stop working", async () => {
+    const { who, token, codes: old } = await userWithCodes();
+    const fresh = await generateRecoveryCodes(stack, token);
+    expect(fresh.some((c) => old.includes(c))).toBe(false);
+    const { challenge } = await challengeFor(stack, who);
+    const stale = await answer(stack, { challenge, code: old[0]! }, from(randomSource()));
+    expect(errorCode(stale)).toBe("INVALID_AUTHENTICATION_CODE");
+    ok(await answer(stack, { challenge, code: fresh[0]! }));
+    expect(await remainingOf(token)).toBe(9);
+  });
+
+  it("tells the user a new set was made, without the codes", async () => {
+    const { account, codes } = await userWithCodes();
+    const [notice] = await outboxOf(stack, account.accountId, "recovery-codes-generated");
+    expect(notice).toMatchObject({ channel: "EMAIL", recipient: account.email });
+    for (const code of codes) expect(notice!.body).not.toContain(code);
+  });
+});
+
+describe("answering a challenge with a recovery code", () => {
+  it("gives an MFA session once per code, however the code is typed", async () => {
+    const { account, who, token, codes } = await userWithCodes();
+    const { challenge } = await challengeFor(stack, who);
+    // Lower case, spaces for hyphens, O for 0 and L for 1: all read as the same code.
+    const typed = codes[0]!.toLowerCase().replace(/-/g, " ").replace(/0/g, "o").replace(/1/g, "l");
+    const res = ok(await answer(stack, { challenge, code: typed }));
+    expect(res.answerMfaChallenge).toMatchObject({
+      session: { kind: "MFA", mfaAuthenticated: true },
+      usedRecoveryCode: true,
+      recoveryCodesRemaining: 9,
+    });
+    const again = await challengeFor(stack, who);
+    const reuse = await answer(
+      stack,
+      { challenge: again.challenge, code: codes[0]! },
+      from(randomSource()),
+    );
+    expect(errorCode(reuse)).toBe("INVALID_AUTHENTICATION_CODE");
+    expect(reuse.errors![0]!.extensions!.attemptsRemaining).toBe(4);
+    expect(await remainingOf(token)).toBe(9);
+    // The use is reported, with the count left but not the code.
+    const [notice] = await outboxOf(stack, account.accountId, "recovery-code-used");
+    expect(notice!.body).toContain("9 unused recovery codes remain");
+    for (const code of codes) expect(notice!.body).not.toContain(code);
+  });
+
+  it("counts wrong recovery codes against the challenge's budget of five", async () => {
+    const { who, codes } = await userWithCodes();
+    const { challenge } = await challengeFor(stack, who);
+    for (let left = 4; left >= 0; left--) {
+      const res = await answer(
+        stack,
+        { challenge, code: "AAAA-BBBB-CCCC-DDDD" },
+        from(randomSource()),
+      );
+      expect(errorCode(res)).toBe("INVALID_AUTHENTICATION_CODE");
+      expect(res.errors![0]!.extensions!.attemptsRemaining).toBe(left);
+    }
+    const late = await answer(stack, { challenge, code: codes[1]! });
+    expect(errorCode(late)).toBe("UNAUTHENTICATED");
+    // The void challenge did not spend the code.
+    const again = await challengeFor(stack, who);
+    ok(await answer(stack, { challenge: again.challenge, code: codes[1]! }));
+  });
+
+  it("does not accept one user's code for another user", async () => {
+    const { account, codes } = await userWithCodes("dora");
+    await createTestUser(stack, account.rootToken, "eli");
+    await enrolForSignIn(stack, account.rootToken, "eli", "eli-phone");
+    const { challenge } = await challengeFor(stack, {
+      account: account.accountId,
+      userName: "eli",
+    });
+    const res = await answer(stack, { challenge, code: codes[0]! }, from(randomSource()));
+    expect(errorCode(res)).toBe("INVALID_AUTHENTICATION_CODE");
+  });
+
+  it("gives exactly one session when one code is used 50 times at once, on 50 challenges", async () => {
+    const { account, who, codes, user } = await userWithCodes();
+    const challenges = await Promise.all(
+      Array.from({ length: 50 }, () => challengeFor(stack, who)),
+    );
+    const before = await stack.db.session.count({ where: { userId: user.id, kind: "mfa" } });
+    const results = await Promise.all(
+      challenges.map((c) =>
+        answer(stack, { challenge: c.challenge, code: codes[2]! }, from(randomSource())),
+      ),
+    );
+    const winners = results.filter((r) => r.data?.answerMfaChallenge);
+    expect(winners).toHaveLength(1);
+    for (const r of results)
+      if (!r.data?.answerMfaChallenge) expect(errorCode(r)).toBe("INVALID_AUTHENTICATION_CODE");
+    expect(await stack.db.session.count({ where: { userId: user.id, kind: "mfa" } })).toBe(
+      before + 1,
+    );
+    expect(
+      await stack.db.recoveryCode.count({ where: { userId: user.id, usedAt: { not: null } } }),
+    ).toBe(1);
+    expect(await outboxOf(stack, account.accountId, "recovery-code-used")).toHaveLength(1);
+  });
+
+  it("gives exactly one session when one challenge is answered 50 times at once with good codes", async () => {
+    const { who, codes, user } = await userWithCodes();
+    const { challenge } = await challengeFor(stack, who);
+    const before = await stack.db.session.count({ where: { userId: user.id, kind: "mfa" } });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        answer(stack, { challenge, code: codes[i % 10]! }, from(randomSource())),
+      ),
+    );
+    expect(results.filter((r) => r.data?.answerMfaChallenge)).toHaveLength(1);
+    expect(await stack.db.session.count({ where: { userId: user.id, kind: "mfa" } })).toBe(
+      before + 1,
+    );
+    // Codes whose answer lost the race were given back: exactly one is spent.
+    expect(
+      await stack.db.recoveryCode.count({ where: { userId: user.id, usedAt: { not: null } } }),
+    ).toBe(1);
+  });
+});
+
+describe("the remaining count", () => {
+  it("is shown to the user themself and to nobody else", async () => {
+    const { account, token } = await userWithCodes();
+    expect(await remainingOf(token)).toBe(10);
+    expect(await remainingOf(token, "alice")).toBe(10);
+    expect(await remainingOf(account.rootToken, "alice")).toBeNull();
+    expect(await remainingOf(account.rootToken)).toBe(0);
+  });
+});
+
+describe("the pepper", () => {
+  it("is required in production, at least 32 characters, and a labelled fixed default elsewhere", () => {
+    expect(() => loadGatewayConfig({ NODE_ENV: "production" })).toThrow(ConfigError);
+    expect(() => loadGatewayConfig({ NODE_ENV: "production" })).toThrow(/RECOVERY_CODE_PEPPER/);
+    expect(() =>
+      loadGatewayConfig({ NODE_ENV: "production", RECOVERY_CODE_PEPPER: "too short" }),
+    ).toThrow(/RECOVERY_CODE_PEPPER/);
+    const pepper = "k".repeat(32);
+    expect(
+      loadGatewayConfig({ NODE_ENV: "production", RECOVERY_CODE_PEPPER: pepper })
+        .RECOVERY_CODE_PEPPER,
+    ).toBe(pepper);
+    expect(loadGatewayConfig({}).RECOVERY_CODE_PEPPER).toBe(DEV_RECOVERY_CODE_PEPPER);
+    expect(DEV_RECOVERY_CODE_PEPPER).toMatch(/INSECURE/);
+  });
+
+  it("keys the stored codes: a gateway with another pepper does not accept them", async () => {
+    const { who, codes } = await userWithCodes();
+    const other = await startStack({
+      env: { RECOVERY_CODE_PEPPER: "another-pepper-".padEnd(40, "x") },
+    });
+    try {
+      const { challenge } = await challengeFor(other, who);
+      const res = await answer(other, { challenge, code: codes[0]! });
+      expect(errorCode(res)).toBe("INVALID_AUTHENTICATION_CODE");
+    } finally {
+      await other.stop();
+    }
+    const { challenge } = await challengeFor(stack, who);
+    ok(await answer(stack, { challenge, code: codes[0]! }));
+  });
+});
