@@ -4,7 +4,6 @@
  * stop taking requests, drain the ones in flight, close the probe listener, then Redis, logging
  * each step. A second signal, or a drain that overruns, exits at once.
  */
-import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import {
   ConfigError,
@@ -14,6 +13,7 @@ import {
 } from "./config";
 import { createHandlers } from "./handlers";
 import { createLogger } from "./logger";
+import { instrumentHandlers, listenForProbes } from "./metrics";
 import { connectRedis } from "./redis-connection";
 import { parseKeyring } from "./seal/keyring";
 import { createWorker } from "./worker";
@@ -56,7 +56,10 @@ async function main(): Promise<void> {
   const worker = createWorker({
     redis,
     prefix,
-    handlers: createHandlers({ redis, keyring, prefix }),
+    handlers: instrumentHandlers(
+      createHandlers({ redis, keyring, prefix, policy: config.VERIFY_POLICY }),
+      registry,
+    ),
     logger,
     concurrency: config.WORKER_CONCURRENCY,
     claimIdleMs: config.WORKER_CLAIM_IDLE_MS,
@@ -100,34 +103,6 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
-}
-
-/** /health: the process runs. /readiness: it takes requests. /metrics: Prometheus text. */
-function listenForProbes(
-  port: number,
-  registry: Registry,
-  isReady: () => boolean,
-): Promise<Server> {
-  const server = createServer((request, response) => {
-    const path = request.url?.split("?")[0];
-    if (path === "/metrics") {
-      registry.metrics().then(
-        (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
-        () => response.writeHead(500).end(),
-      );
-      return;
-    }
-    if (path === "/health") return void response.writeHead(200).end("ok\n");
-    if (path === "/readiness") {
-      const ready = isReady();
-      return void response.writeHead(ready ? 200 : 503).end(ready ? "ready\n" : "stopping\n");
-    }
-    response.writeHead(404).end();
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, () => resolve(server));
-  });
 }
 
 main().catch((error: unknown) => {

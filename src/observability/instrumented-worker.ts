@@ -1,0 +1,40 @@
+/**
+ * The worker client as the gateway's services use it, observed: every call's duration and
+ * result, and for verifications the worker's verdict, counted where it arrives. It wraps the
+ * client rather than the services that call it, so whichever service verifies a code (enrolment,
+ * resync, sign-in, step-up), the outcome is counted once, without those services knowing.
+ *
+ * Requests carry codes and sealed seeds; only the op, the mode and the outcome are looked at.
+ */
+import { WorkerUnavailableError, type WorkerClient } from "../../worker/client";
+import type { VerifyResult, WorkerRequest } from "../../worker/protocol";
+import type { GatewayMetrics } from "./metrics";
+
+export function instrumentWorkerClient(
+  client: WorkerClient,
+  metrics: GatewayMetrics,
+): WorkerClient {
+  return {
+    async call(request, options) {
+      const done = metrics.workerCalls.startTimer({ op: request.op });
+      try {
+        const reply = await client.call(request, options);
+        done({ result: "ok" });
+        const sent: WorkerRequest = request;
+        if (sent.op === "verify") {
+          const { outcome } = reply as VerifyResult;
+          metrics.verifications.inc({ mode: sent.mode, outcome });
+          if (outcome === "THROTTLED") metrics.attemptLimitRefusals.inc({ mode: sent.mode });
+        }
+        return reply;
+      } catch (error) {
+        done({ result: error instanceof WorkerUnavailableError ? "unavailable" : "refused" });
+        throw error;
+      }
+    },
+    ping: () => client.ping(),
+    liveWorkers: (withinMs) => client.liveWorkers(withinMs),
+    lastReplyAt: () => client.lastReplyAt(),
+    close: () => client.close(),
+  };
+}
