@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { parseKeyring } from "./seal/keyring";
+import { parsePolicy, type VerifyPolicyInput } from "./verify/policy";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -43,6 +44,26 @@ const WorkerSchema = z.object({
   WORKER_CLAIM_IDLE_MS: int(100, 60_000).default(1000),
   /** Port for /metrics, /health and /readiness; 0 disables the listener. */
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
+  /**
+   * Overrides of the verification policy as JSON, e.g. `{"enrolRadius":20,"pairFree":5}`; the
+   * names and defaults are those of worker/verify/policy.ts. Unknown names are refused.
+   */
+  VERIFY_POLICY: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return {};
+      try {
+        return parsePolicy(JSON.parse(text) as VerifyPolicyInput);
+      } catch (error) {
+        const detail =
+          error instanceof z.ZodError
+            ? error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")
+            : "not valid JSON";
+        ctx.addIssue({ code: "custom", message: detail });
+        return z.NEVER;
+      }
+    }),
 });
 
 /**

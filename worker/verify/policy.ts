@@ -59,6 +59,7 @@ export const VerifyPolicySchema = z
     /** How long Redis keeps a device's watermark and burnt steps after the last change. */
     watermarkTtlSeconds: seconds.default(DAY),
   })
+  .strict()
   .refine((p) => p.pairMemorySeconds >= p.pairCapSeconds, {
     message: "pairMemorySeconds must be at least pairCapSeconds",
   })
