@@ -8,7 +8,10 @@ export default tseslint.config(
   {
     rules: {
       // Unused bindings are caught by tsc (noUnusedLocals); `_`-prefixed ones are deliberate.
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
       // Floating promises in request paths lose errors silently.
       "no-void": "off",
       eqeqeq: ["error", "smart"],

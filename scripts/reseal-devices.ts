@@ -11,11 +11,19 @@ import { connectRedis } from "../worker/redis-connection";
 async function main() {
   const config = loadGatewayConfig();
   const db = createDb(config.DATABASE_URL, 2);
-  const redis = await connectRedis({ url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES });
-  const worker = createWorkerClient({ redis, prefix: config.REDIS_PREFIX, deadlineMs: config.WORKER_DEADLINE_MS });
+  const redis = await connectRedis({
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
+  });
+  const worker = createWorkerClient({
+    redis,
+    prefix: config.REDIS_PREFIX,
+    deadlineMs: config.WORKER_DEADLINE_MS,
+  });
   try {
     const report = await resealAllDevices(db, worker, {
-      onProgress: (r) => console.log(`scanned ${r.scanned}, resealed ${r.resealed}, skipped ${r.skipped}`),
+      onProgress: (r) =>
+        console.log(`scanned ${r.scanned}, resealed ${r.resealed}, skipped ${r.skipped}`),
     });
     console.log(`done: ${JSON.stringify(report)}`);
   } finally {

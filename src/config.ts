@@ -11,6 +11,27 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 export const DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/virtual_mfa";
 
+/** `https://app.example.com,http://localhost:3000`: origins exactly as browsers send them. */
+const originList = z
+  .string()
+  .default("")
+  .transform((text) =>
+    text
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .refine(
+          (origin) => origin === "*" || /^https?:\/\/[^/\s]+$/.test(origin),
+          "each origin is scheme://host[:port] with no path, or *",
+        ),
+    ),
+  );
+
 const GatewayConfigSchema = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   HOST: z.string().default("127.0.0.1"),
@@ -19,19 +40,123 @@ const GatewayConfigSchema = z.object({
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
   REDIS_CLUSTER_NODES: z.string().optional(),
-  REDIS_PREFIX: z.string().regex(/^[\w.-]+$/).default("mfa"),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w.-]+$/)
+    .default("mfa"),
   WORKER_DEADLINE_MS: int(100, 60_000).default(3000),
   /** Seconds a worker heartbeat counts as recent for /ready. */
   WORKER_LIVENESS_SECONDS: int(1, 600).default(10),
   SESSION_TTL_SECONDS: int(60, 7 * 24 * 3600).default(12 * 3600),
-  MFA_ISSUER: z.string().min(1).max(64).regex(/^[^:]+$/, "must not contain a colon").default("Virtual MFA"),
+  MFA_ISSUER: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^:]+$/, "must not contain a colon")
+    .default("Virtual MFA"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Trust X-Forwarded-For from this many proxies when deriving the caller's address. */
   TRUST_PROXY: int(0, 10).default(0),
   SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+
+  // The public endpoint. Every limit refuses with BAD_USER_INPUT (HTTP 400, or 413 for the body)
+  // before anything runs; `extensions.limit` names the limit that refused.
+  /** Serve GraphiQL to browsers on GET /graphql. Default: on, except in production. */
+  GRAPHQL_IDE: bool.optional(),
+  /** Answer introspection queries. Default: on, except in production. The IDE needs it. */
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  /** Deepest field nesting an operation may select (introspection fields are not counted). */
+  GRAPHQL_MAX_DEPTH: int(2, 100).default(10),
+  /** Largest cost an operation may have: see src/plugins/use-cost-limit.ts for the scale. */
+  GRAPHQL_MAX_COST: int(1, 10_000_000).default(10_000),
+  /** Cost of each code-checking mutation (enable, resync, rotate, sign-in, challenge, STS). */
+  GRAPHQL_VERIFICATION_COST: int(1, 10_000_000).default(3_000),
+  /** Aliased fields an operation may hold, counting each use of a fragment. */
+  GRAPHQL_MAX_ALIASES: int(0, 1000).default(10),
+  /** Top-level fields an operation may select (each is a query or a mutation of its own). */
+  GRAPHQL_MAX_ROOT_FIELDS: int(1, 1000).default(10),
+  /** Longest GraphQL document (the `query` text), in bytes. */
+  GRAPHQL_MAX_DOCUMENT_BYTES: int(256, 1_000_000).default(8192),
+  /** Most lexical tokens the parser reads before giving up; bounds parse and validation work. */
+  GRAPHQL_MAX_TOKENS: int(100, 100_000).default(1000),
+  /** Largest request body Express parses, in bytes; larger bodies get 413. */
+  HTTP_BODY_LIMIT_BYTES: int(1024, 10_000_000).default(100 * 1024),
+  /** Origins browsers may call /graphql from (comma-separated, or `*`). Default: none. */
+  CORS_ORIGINS: originList,
+  /** Serve Prometheus metrics on GET /metrics of the gateway's own port. */
+  METRICS_ENABLED: bool.default(true),
+  /** Distinct operation names given their own latency series; later names share `other`. */
+  METRICS_MAX_OPERATION_NAMES: int(0, 10_000).default(100),
+
+  // Sign-in with MFA, step-up and recovery (src/auth, src/recovery).
+  /** How long an MFA challenge from signIn may be answered. */
+  MFA_CHALLENGE_TTL_SECONDS: int(30, 3600).default(300),
+  /** Wrong codes one MFA challenge takes before it is void and sign-in starts again. */
+  MFA_CHALLENGE_MAX_FAILURES: int(1, 20).default(5),
+  /** Tell the user after every this many wrong MFA codes in a row after a correct password. */
+  MFA_FAILURE_NOTIFY_EVERY: int(1, 1000).default(5),
+  /**
+   * Key of the HMAC that recovery codes and root recovery codes are stored under, so a copy of
+   * the database alone cannot test guesses. Required in production; at least 32 characters.
+   */
+  RECOVERY_CODE_PEPPER: z.string().min(32).optional(),
+  /** How long the one-time codes of a root recovery stay valid. */
+  ROOT_RECOVERY_TTL_SECONDS: int(60, 3600).default(600),
+  /** Wrong answers one root recovery takes before it is void. */
+  ROOT_RECOVERY_MAX_FAILURES: int(1, 10).default(5),
+  /** Least time between two root recoveries of one account, so codes cannot be sent in a flood. */
+  ROOT_RECOVERY_COOLDOWN_SECONDS: int(0, 3600).default(60),
+  /** Life of the session a completed root recovery gives (it may only replace root's device). */
+  RECOVERY_SESSION_TTL_SECONDS: int(60, 3600).default(900),
+
+  // The notification outbox (src/notifications).
+  /** Run the outbox sender in this gateway process; any number of gateways may run it. */
+  OUTBOX_SENDER_ENABLED: bool.default(true),
+  /** How often the sender looks for messages that are due. */
+  OUTBOX_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
+  /** Delivery attempts per message before it is marked failed. */
+  OUTBOX_MAX_ATTEMPTS: int(1, 50).default(8),
+  /** smtp://user:pass@host:port or smtps://…; without it, email is written to the log only. */
+  SMTP_URL: z.string().url().optional(),
+  /** The From header of the emails sent. */
+  SMTP_FROM: z.string().min(3).max(256).default("Virtual MFA <no-reply@localhost>"),
+  /** SMS are POSTed here as JSON {id, to, body}; without it, SMS are written to the log only. */
+  SMS_WEBHOOK_URL: z.string().url().optional(),
 });
 
-export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+/**
+ * Used outside production when RECOVERY_CODE_PEPPER is unset. It is public, so it protects
+ * nothing: production refuses to start without a pepper of its own.
+ */
+export const DEV_RECOVERY_CODE_PEPPER = "INSECURE-development-only-recovery-code-pepper";
+
+/** What the NODE_ENV-dependent switches resolve to, after everything else has parsed. */
+const ResolvedGatewayConfigSchema = GatewayConfigSchema.transform((config, ctx) => {
+  const production = config.NODE_ENV === "production";
+  const resolved = {
+    ...config,
+    GRAPHQL_IDE: config.GRAPHQL_IDE ?? !production,
+    GRAPHQL_INTROSPECTION: config.GRAPHQL_INTROSPECTION ?? !production,
+    RECOVERY_CODE_PEPPER: config.RECOVERY_CODE_PEPPER ?? DEV_RECOVERY_CODE_PEPPER,
+  };
+  if (production && config.RECOVERY_CODE_PEPPER === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["RECOVERY_CODE_PEPPER"],
+      message: "required in production (at least 32 random characters)",
+    });
+  }
+  if (resolved.GRAPHQL_IDE && !resolved.GRAPHQL_INTROSPECTION) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["GRAPHQL_IDE"],
+      message: "the IDE needs GRAPHQL_INTROSPECTION; turn both on or the IDE off",
+    });
+  }
+  return resolved;
+});
+
+export type GatewayConfig = z.infer<typeof ResolvedGatewayConfigSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -41,7 +166,7 @@ export class ConfigError extends Error {
 
 /** Parses an environment; throws one ConfigError listing every problem. */
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const parsed = GatewayConfigSchema.safeParse(withoutEmpty(env));
+  const parsed = ResolvedGatewayConfigSchema.safeParse(withoutEmpty(env));
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
   }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Services } from "./services";
+import type { EntityLoaders } from "./federation/entity-loaders";
 
 /** Who is calling, derived from the bearer session. */
 export interface Principal {
@@ -11,6 +12,8 @@ export interface Principal {
   mfaAuthenticated: boolean;
   /** password | mfa | sts | recovery */
   kind: string;
+  /** When the session ends; a session derived from it (getSessionToken) never outlives it. */
+  expiresAt: Date;
 }
 
 export interface GatewayContext {
@@ -20,4 +23,6 @@ export interface GatewayContext {
   /** The caller's address; the auth worker gives each source its own attempt budget. */
   sourceIp: string;
   logger: Logger;
+  /** Per-request batching of entity references (`_entities`), keyed by account. */
+  loaders: EntityLoaders;
 }

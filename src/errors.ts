@@ -114,8 +114,12 @@ export function formatError(
   error?: unknown,
 ): GraphQLFormattedError {
   const code = String(formatted.extensions?.code ?? "");
-  const { stacktrace: _stack, http: _http, exception: _exception, ...extensions } =
-    formatted.extensions ?? {};
+  const {
+    stacktrace: _stack,
+    http: _http,
+    exception: _exception,
+    ...extensions
+  } = formatted.extensions ?? {};
   if (ERROR_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
     return { ...formatted, extensions };
   }

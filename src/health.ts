@@ -19,7 +19,10 @@ function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
  * Ready means PostgreSQL answers, Redis answers, and a worker has heartbeated recently. The
  * heartbeat read doubles as the Redis check: it fails when Redis is down.
  */
-export async function checkReadiness(services: Services, timeoutMs = 1000): Promise<ReadinessReport> {
+export async function checkReadiness(
+  services: Services,
+  timeoutMs = 1000,
+): Promise<ReadinessReport> {
   const [postgres, liveWorkers] = await Promise.all([
     withTimeout(services.db.$queryRaw`SELECT 1`, timeoutMs).then(
       () => true,

@@ -7,6 +7,9 @@ import "reflect-metadata";
 import { ConfigError, loadGatewayConfig } from "./config";
 import { createDb } from "./db";
 import { createLogger } from "./logger";
+import { instrumentWorkerClient } from "./observability/instrumented-worker";
+import { createGatewayMetrics } from "./observability/metrics";
+import { startOutboxSender } from "./notifications/outbox-sender";
 import { createGateway } from "./server";
 import { createServices } from "./services";
 import { createWorkerClient } from "../worker/client";
@@ -25,15 +28,30 @@ async function main() {
   }
   const logger = createLogger("gateway", config.LOG_LEVEL);
   const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
-  const redis = await connectRedis({ url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES });
-  const worker = createWorkerClient({
-    redis,
-    prefix: config.REDIS_PREFIX,
-    deadlineMs: config.WORKER_DEADLINE_MS,
+  const redis = await connectRedis({
+    url: config.REDIS_URL,
+    clusterNodes: config.REDIS_CLUSTER_NODES,
   });
+  const metrics = createGatewayMetrics({
+    queue: {
+      redis,
+      prefix: config.REDIS_PREFIX,
+      livenessMs: config.WORKER_LIVENESS_SECONDS * 1000,
+    },
+    maxOperationNames: config.METRICS_MAX_OPERATION_NAMES,
+  });
+  const worker = instrumentWorkerClient(
+    createWorkerClient({
+      redis,
+      prefix: config.REDIS_PREFIX,
+      deadlineMs: config.WORKER_DEADLINE_MS,
+    }),
+    metrics,
+  );
   const services = createServices({ config, db, worker, logger });
-  const gateway = await createGateway({ services });
+  const gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(config.PORT, config.HOST);
+  const outbox = startOutboxSender(services);
   logger.info({ url }, "gateway listening");
   console.log(`GraphQL gateway ready at ${url}`);
 
@@ -46,6 +64,10 @@ async function main() {
       process.exit(1);
     }, config.SHUTDOWN_GRACE_MS);
     force.unref();
+    if (outbox) {
+      logger.info({ signal }, "shutdown: stopping the outbox sender");
+      await outbox.stop();
+    }
     logger.info({ signal }, "shutdown: draining HTTP requests");
     await gateway.stop();
     logger.info("shutdown: closing worker client");

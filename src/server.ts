@@ -2,16 +2,33 @@
  * Builds the gateway: an Express app with Apollo Server on /graphql and the operational
  * endpoints. Building is separate from listening so tests use the very same server.
  */
-import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import {
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { expressMiddleware } from "@as-integrations/express5";
 import express from "express";
 import type { GraphQLSchema } from "graphql";
 import type { GatewayContext } from "./context";
 import { formatError } from "./errors";
+import { createEntityLoaders } from "./federation/entity-loaders";
+import { EntityReferenceService } from "./federation/entity-reference.service";
+import { httpErrorHandler } from "./http/http-errors";
+import { corsFor } from "./http/cors";
+import { documentSizeLimit } from "./http/document-limit";
+import { requestId, requestIdOf } from "./http/request-id";
+import { createGatewayMetrics, type GatewayMetrics } from "./observability/metrics";
+import { useRequestLogging } from "./observability/use-request-logging";
+import { useRequestMetrics } from "./observability/use-request-metrics";
+import { useAliasLimit } from "./plugins/use-alias-limit";
+import { useCostLimit } from "./plugins/use-cost-limit";
+import { useDepthLimit } from "./plugins/use-depth-limit";
+import { useGraphiQL } from "./plugins/use-graphiql";
+import { useRootFieldLimit } from "./plugins/use-root-field-limit";
 import { buildGatewaySchema } from "./schema/build";
 import type { Services } from "./services";
 import { checkReadiness } from "./health";
@@ -19,6 +36,12 @@ import { checkReadiness } from "./health";
 export interface GatewayDeps {
   services: Services;
   schema?: GraphQLSchema;
+  /**
+   * Where /metrics reads from. Pass the metrics the worker client was instrumented with
+   * (src/observability/instrumented-worker.ts) so verification outcomes are counted; without
+   * it the gateway still times its own requests.
+   */
+  metrics?: GatewayMetrics;
 }
 
 export interface Gateway {
@@ -29,11 +52,12 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-const REQUEST_ID_PATTERN = /^[\w.-]{1,64}$/;
-
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { services } = deps;
   const { config, logger } = services;
+  const metrics =
+    deps.metrics ?? createGatewayMetrics({ maxOperationNames: config.METRICS_MAX_OPERATION_NAMES });
+  const entityReferences = new EntityReferenceService(services.db);
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", config.TRUST_PROXY);
@@ -41,15 +65,43 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const apollo = new ApolloServer<GatewayContext>({
     schema: deps.schema ?? (await buildGatewaySchema()),
+    logger,
     includeStacktraceInErrorResponses: false,
+    introspection: config.GRAPHQL_INTROSPECTION,
+    // Without introspection, "did you mean …?" suggestions would spell the schema out anyway.
+    hideSchemaDetailsFromClientErrors: !config.GRAPHQL_INTROSPECTION,
+    // Stated although they are Apollo 5's defaults: this endpoint relies on both.
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    parseOptions: { maxTokens: config.GRAPHQL_MAX_TOKENS },
     formatError: (formatted, error) =>
-      formatError(formatted, (masked, original) =>
-        logger.error({ err: original, path: masked.path }, "unexpected error masked"),
-      error),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+      formatError(
+        formatted,
+        (masked, original) =>
+          logger.error({ err: original, path: masked.path }, "unexpected error masked"),
+        error,
+      ),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Apollo's own landing pages load from a CDN; ours is local, or there is none.
+      config.GRAPHQL_IDE ? useGraphiQL() : ApolloServerPluginLandingPageDisabled(),
+      // Federated traces (ftv1) are for Apollo's hosted usage reporting, which this does not use;
+      // off, no caller can ask for per-field timings of the gateway's work.
+      ApolloServerPluginInlineTraceDisabled(),
+      useDepthLimit({ maxDepth: config.GRAPHQL_MAX_DEPTH }),
+      useAliasLimit({ maxAliases: config.GRAPHQL_MAX_ALIASES }),
+      useRootFieldLimit({ maxRootFields: config.GRAPHQL_MAX_ROOT_FIELDS }),
+      useCostLimit({
+        maxCost: config.GRAPHQL_MAX_COST,
+        verificationCost: config.GRAPHQL_VERIFICATION_COST,
+      }),
+      useRequestMetrics(metrics),
+      useRequestLogging(),
+    ],
   });
   await apollo.start();
 
+  app.use(requestId());
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });
@@ -57,15 +109,21 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const report = await checkReadiness(services);
     res.status(report.ready ? 200 : 503).json(report);
   });
+  if (config.METRICS_ENABLED) {
+    app.get("/metrics", async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
 
+  const refused = metrics.refused;
   app.use(
     "/graphql",
-    express.json({ limit: "100kb" }),
+    corsFor(config.CORS_ORIGINS),
+    express.json({ limit: config.HTTP_BODY_LIMIT_BYTES }),
+    documentSizeLimit(config.GRAPHQL_MAX_DOCUMENT_BYTES, refused),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const incoming = req.get("x-request-id");
-        const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
-        res.setHeader("x-request-id", requestId);
+        const requestId = requestIdOf(res);
         const token = /^Bearer (.+)$/i.exec(req.get("authorization") ?? "")?.[1];
         const principal = token ? await services.sessions.authenticate(token.trim()) : null;
         return {
@@ -74,10 +132,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
           requestId,
           sourceIp: req.ip ?? "unknown",
           logger: logger.child({ requestId }),
+          loaders: createEntityLoaders(entityReferences),
         };
       },
     }),
   );
+  app.use(httpErrorHandler(logger, refused));
 
   return {
     app,

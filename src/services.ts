@@ -6,7 +6,16 @@ import { AuditService } from "./audit/audit.service";
 import { AccountService } from "./accounts/account.service";
 import { SessionService } from "./auth/session.service";
 import { SignInService } from "./auth/sign-in.service";
+import { MfaChallengeService } from "./auth/mfa-challenge.service";
+import { MfaFailureService } from "./auth/mfa-failures";
+import { StepUpService } from "./auth/step-up.service";
+import { RecoveryCodeService } from "./recovery/recovery-code.service";
+import { RootRecoveryService } from "./recovery/root-recovery.service";
 import { UserService } from "./users/user.service";
+import { CodeVerificationService } from "./mfa-devices/code-verification.service";
+import { MfaAssignmentService } from "./mfa-devices/mfa-assignment.service";
+import { MfaDeviceService } from "./mfa-devices/mfa-device.service";
+import { MfaDeviceTagService } from "./mfa-devices/mfa-device-tags.service";
 
 /** Everything resolvers may use, built once per gateway process. */
 export interface Services {
@@ -18,7 +27,18 @@ export interface Services {
   accounts: AccountService;
   sessions: SessionService;
   signIn: SignInService;
+  /** answerMfaChallenge: the second half of sign-in. */
+  mfaChallenges: MfaChallengeService;
+  /** getSessionToken: step-up with one code. */
+  stepUp: StepUpService;
+  recoveryCodes: RecoveryCodeService;
+  rootRecovery: RootRecoveryService;
   users: UserService;
+  /** Checks TOTP codes through the worker; shared by enrolment and sign-in. */
+  codeVerification: CodeVerificationService;
+  mfaDevices: MfaDeviceService;
+  mfaAssignments: MfaAssignmentService;
+  mfaDeviceTags: MfaDeviceTagService;
 }
 
 export function createServices(deps: {
@@ -31,12 +51,34 @@ export function createServices(deps: {
   const audit = new AuditService(db);
   const sessions = new SessionService(db);
   const users = new UserService(db, audit);
+  const codeVerification = new CodeVerificationService(db, deps.worker, deps.logger);
+  const mfaDevices = new MfaDeviceService(db, deps.worker, audit, users, config, deps.logger);
+  const mfaFailures = new MfaFailureService(db, config.MFA_FAILURE_NOTIFY_EVERY);
+  const recoveryCodes = new RecoveryCodeService(db, audit, config.RECOVERY_CODE_PEPPER);
+  const mfaChallenges = new MfaChallengeService(
+    db,
+    sessions,
+    audit,
+    codeVerification,
+    recoveryCodes,
+    mfaFailures,
+    config,
+  );
+  const signIn = new SignInService(db, sessions, mfaChallenges, audit, config.SESSION_TTL_SECONDS);
   return {
     ...deps,
     audit,
     accounts: new AccountService(db, audit),
     sessions,
-    signIn: new SignInService(db, sessions, audit, config.SESSION_TTL_SECONDS),
+    signIn,
+    mfaChallenges,
+    stepUp: new StepUpService(db, audit, codeVerification, mfaFailures),
+    recoveryCodes,
+    rootRecovery: new RootRecoveryService(db, signIn, sessions, audit, config),
     users,
+    codeVerification,
+    mfaDevices,
+    mfaAssignments: new MfaAssignmentService(db, audit, users, mfaDevices, codeVerification),
+    mfaDeviceTags: new MfaDeviceTagService(db, audit, mfaDevices),
   };
 }

@@ -20,10 +20,15 @@ export function isCluster(redis: AnyRedis): redis is ClusterRedis {
 }
 
 export async function connectRedis(target: RedisTarget): Promise<AnyRedis> {
-  const socket = { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) };
+  const socket = {
+    connectTimeout: 2000,
+    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+  };
   const redis: AnyRedis = target.clusterNodes
     ? createCluster({
-        rootNodes: target.clusterNodes.split(",").map((node) => ({ url: `redis://${node.trim()}` })),
+        rootNodes: target.clusterNodes
+          .split(",")
+          .map((node) => ({ url: `redis://${node.trim()}` })),
         defaults: { socket, disableOfflineQueue: true },
       })
     : createClient({ url: target.url, socket, disableOfflineQueue: true });

@@ -18,7 +18,9 @@ export const MAX_DEVICES_PER_USER_LIMIT = 8;
 export const rootArn = (accountId: string) => `arn:aws:iam::${accountId}:root`;
 
 function newAccountId(): string {
-  return String(randomInt(1, 10 ** 6)).padStart(6, "0") + String(randomInt(0, 10 ** 6)).padStart(6, "0");
+  return (
+    String(randomInt(1, 10 ** 6)).padStart(6, "0") + String(randomInt(0, 10 ** 6)).padStart(6, "0")
+  );
 }
 
 export interface NewAccount {
@@ -37,7 +39,8 @@ export class AccountService {
   /** Public sign-up: the account and its root user, in one transaction. */
   async create(input: NewAccount, meta: RequestMeta) {
     const email = input.email.trim().toLowerCase();
-    if (email.length > 254 || !EMAIL_PATTERN.test(email)) throw badInput("The email address is not valid.");
+    if (email.length > 254 || !EMAIL_PATTERN.test(email))
+      throw badInput("The email address is not valid.");
     if (!PHONE_PATTERN.test(input.phone)) {
       throw badInput("The phone number must be in E.164 form, for example +14155550100.");
     }

@@ -1,5 +1,7 @@
 import { Field, ID, Int, ObjectType } from "type-graphql";
 import { User } from "../users/user.type";
+import { SessionKind } from "../auth/session-kind";
+import type { SessionKindValue } from "../auth/session.service";
 
 @ObjectType()
 export class Account {
@@ -23,6 +25,9 @@ export class AuthSession {
 
   @Field()
   mfaAuthenticated!: boolean;
+
+  @Field(() => SessionKind, { description: "How the session was obtained." })
+  kind!: SessionKindValue;
 
   @Field(() => User)
   user!: User;

@@ -1,4 +1,4 @@
-/** Writes the emitted SDL to schema.graphql (npm run schema:emit). */
+/** Writes the emitted subgraph SDL (with @link and @key) to schema.graphql (npm run schema:emit). */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { printGatewaySchema } from "./print";

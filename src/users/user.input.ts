@@ -13,6 +13,12 @@ export class CreateUserInput {
 
   @Field({ nullable: true, defaultValue: false })
   isAdministrator!: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "Where the user's security notices go; without it, the account's email.",
+  })
+  email?: string | null;
 }
 
 @InputType()

@@ -5,7 +5,7 @@ import type { AuditService } from "../audit/audit.service";
 import { canActOnUser, isAccountAdmin } from "../auth/access";
 import { checkPasswordRules } from "../auth/password-rules";
 import { hashPassword } from "../auth/password";
-import { alreadyExists, deleteConflict, forbidden, notFound } from "../errors";
+import { alreadyExists, badInput, deleteConflict, forbidden, notFound } from "../errors";
 import {
   checkExistingUserName,
   checkNewUserName,
@@ -26,6 +26,15 @@ export function newUserId(): string {
 export const userArn = (accountId: string, path: string, userName: string) =>
   `arn:aws:iam::${accountId}:user${path}${userName}`;
 
+/** An address to send notices to; lower-cased, as account emails are. */
+function checkNoticeEmail(raw: string): string {
+  const email = raw.trim().toLowerCase();
+  if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+    throw badInput("The email address is not valid.");
+  }
+  return email;
+}
+
 const noSuchUser = (userName: string) =>
   notFound(`The user with name ${userName} cannot be found.`);
 
@@ -42,14 +51,26 @@ export class UserService {
 
   async create(
     principal: Principal,
-    input: { userName: string; path: string; password?: string; isAdministrator: boolean },
+    input: {
+      userName: string;
+      path: string;
+      password?: string;
+      isAdministrator: boolean;
+      email?: string | null;
+    },
     meta: RequestMeta,
   ): Promise<UserRow> {
     const userName = checkNewUserName(input.userName);
     const path = checkPath(input.path);
     if (input.password !== undefined) checkPasswordRules(input.password);
+    const email = input.email == null ? null : checkNoticeEmail(input.email);
     const existing = await this.db.user.findUnique({
-      where: { accountId_userNameKey: { accountId: principal.accountId, userNameKey: userName.toLowerCase() } },
+      where: {
+        accountId_userNameKey: {
+          accountId: principal.accountId,
+          userNameKey: userName.toLowerCase(),
+        },
+      },
       select: { id: true },
     });
     if (existing) throw alreadyExists(`User with name ${userName} already exists.`);
@@ -65,11 +86,13 @@ export class UserService {
           arn: userArn(principal.accountId, path, userName),
           isAdmin: input.isAdministrator,
           passwordHash,
+          email,
         },
       })
       .catch((error: { code?: string }) => {
         // Two concurrent creates of the same name: the unique index decides, as IAM would.
-        if (error.code === "P2002") throw alreadyExists(`User with name ${userName} already exists.`);
+        if (error.code === "P2002")
+          throw alreadyExists(`User with name ${userName} already exists.`);
         throw error;
       });
     await this.audit.record({

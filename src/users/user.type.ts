@@ -1,6 +1,7 @@
-import { Field, ID, ObjectType } from "type-graphql";
+import { Directive, Field, ID, ObjectType } from "type-graphql";
 import { Connection } from "../common/connection.type";
 
+@Directive(`@key(fields: "userId")`)
 @ObjectType({ description: "An IAM user, or the account's root user." })
 export class User {
   @Field(() => ID, { description: "AWS-style unique id (the account id for the root user)." })

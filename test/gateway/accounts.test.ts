@@ -36,10 +36,9 @@ describe("sign-up and sign-in", () => {
 
   it("signs root in with email and password and returns a bearer session", async () => {
     const account = await createTestAccount(stack);
-    const res = await stack.gql<{ signIn: { status: string; session: { token: string; mfaAuthenticated: boolean } } }>(
-      SIGN_IN,
-      { input: { email: account.email.toUpperCase(), password: PASSWORD } },
-    );
+    const res = await stack.gql<{
+      signIn: { status: string; session: { token: string; mfaAuthenticated: boolean } };
+    }>(SIGN_IN, { input: { email: account.email.toUpperCase(), password: PASSWORD } });
     const { signIn } = ok(res);
     expect(signIn.status).toBe("SIGNED_IN");
     expect(signIn.session.mfaAuthenticated).toBe(false);
@@ -90,7 +89,14 @@ describe("sign-up and sign-in", () => {
     [{ email: "not-an-email", phone: "+14155550100", password: PASSWORD }],
     [{ email: "a@example.com", phone: "555-0100", password: PASSWORD }],
     [{ email: "b@example.com", phone: "+14155550100", password: "short" }],
-    [{ email: "c@example.com", phone: "+14155550100", password: PASSWORD, accountAlias: "Bad Alias" }],
+    [
+      {
+        email: "c@example.com",
+        phone: "+14155550100",
+        password: PASSWORD,
+        accountAlias: "Bad Alias",
+      },
+    ],
   ])("refuses bad sign-up input %j with BAD_USER_INPUT", async (input) => {
     const before = await stack.db.account.count();
     const res = await stack.gql(
@@ -109,7 +115,11 @@ describe("sessions", () => {
   });
 
   it("refuses a forged token", async () => {
-    const res = await stack.gql("{ user { userName } }", {}, "mfas_forgedforgedforgedforgedforgedforged1234567");
+    const res = await stack.gql(
+      "{ user { userName } }",
+      {},
+      "mfas_forgedforgedforgedforgedforgedforged1234567",
+    );
     expect(errorCode(res)).toBe("UNAUTHENTICATED");
   });
 

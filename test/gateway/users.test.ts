@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, ok } from "../support/graphql";
-import { createTestAccount, createTestUser, signInUser, type TestAccount } from "../support/fixtures";
+import {
+  createTestAccount,
+  createTestUser,
+  signInUser,
+  type TestAccount,
+} from "../support/fixtures";
 import { startStack, type Stack } from "../support/stack";
 
 let stack: Stack;
@@ -33,7 +38,11 @@ async function userCount(account: TestAccount) {
 describe("creating users", () => {
   it("creates a user with IAM's ARN shape", async () => {
     const account = await createTestAccount(stack);
-    const res = await stack.gql(CREATE, { input: { userName: "alice", path: "/engineering/" } }, account.rootToken);
+    const res = await stack.gql(
+      CREATE,
+      { input: { userName: "alice", path: "/engineering/" } },
+      account.rootToken,
+    );
     expect(ok(res)).toEqual({
       createUser: {
         userName: "alice",
@@ -58,9 +67,21 @@ describe("creating users", () => {
     ["a name with a space", { userName: "bad name" }, "regular expression pattern"],
     ["a name with a slash", { userName: "a/b" }, "regular expression pattern"],
     ["an empty name", { userName: "" }, "greater than or equal to 1"],
-    ["a path without a trailing slash", { userName: "p1", path: "/invalid-path" }, "must begin and end with /"],
-    ["a path without a leading slash", { userName: "p2", path: "invalid-path/" }, "must begin and end with /"],
-    ["a path of 514 characters", { userName: "p3", path: `/${"a".repeat(512)}/` }, "less than or equal to 512"],
+    [
+      "a path without a trailing slash",
+      { userName: "p1", path: "/invalid-path" },
+      "must begin and end with /",
+    ],
+    [
+      "a path without a leading slash",
+      { userName: "p2", path: "invalid-path/" },
+      "must begin and end with /",
+    ],
+    [
+      "a path of 514 characters",
+      { userName: "p3", path: `/${"a".repeat(512)}/` },
+      "less than or equal to 512",
+    ],
     ["a short password", { userName: "p4", password: "short" }, "between 8 and"],
   ])("refuses %s with BAD_USER_INPUT and AWS's message", async (_label, input, message) => {
     const account = await createTestAccount(stack);
@@ -73,7 +94,11 @@ describe("creating users", () => {
 
   it("accepts a path with an empty segment, as AWS does", async () => {
     const account = await createTestAccount(stack);
-    const res = await stack.gql(CREATE, { input: { userName: "dbl", path: "/test//double/" } }, account.rootToken);
+    const res = await stack.gql(
+      CREATE,
+      { input: { userName: "dbl", path: "/test//double/" } },
+      account.rootToken,
+    );
     expect(ok(res)).toMatchObject({ createUser: { path: "/test//double/" } });
   });
 
@@ -84,9 +109,17 @@ describe("creating users", () => {
     const admin = await signInUser(stack, account.accountId, "admin1");
     const plain = await signInUser(stack, account.accountId, "plain1");
     ok(await stack.gql(CREATE, { input: { userName: "made-by-admin" } }, admin.session!.token));
-    const denied = await stack.gql(CREATE, { input: { userName: "made-by-plain" } }, plain.session!.token);
+    const denied = await stack.gql(
+      CREATE,
+      { input: { userName: "made-by-plain" } },
+      plain.session!.token,
+    );
     expect(errorCode(denied)).toBe("FORBIDDEN");
-    expect(await stack.db.user.findFirst({ where: { userName: "made-by-plain", accountId: account.accountId } })).toBeNull();
+    expect(
+      await stack.db.user.findFirst({
+        where: { userName: "made-by-plain", accountId: account.accountId },
+      }),
+    ).toBeNull();
   });
 });
 
@@ -95,14 +128,24 @@ describe("reading users", () => {
     const account = await createTestAccount(stack);
     await createTestUser(stack, account.rootToken, "carol");
     const carol = await signInUser(stack, account.accountId, "carol");
-    expect(ok(await stack.gql("{ user { userName } }", {}, carol.session!.token))).toEqual({ user: { userName: "carol" } });
-    const byName = await stack.gql(`{ user(userName: "CAROL") { userName } }`, {}, account.rootToken);
+    expect(ok(await stack.gql("{ user { userName } }", {}, carol.session!.token))).toEqual({
+      user: { userName: "carol" },
+    });
+    const byName = await stack.gql(
+      `{ user(userName: "CAROL") { userName } }`,
+      {},
+      account.rootToken,
+    );
     expect(ok(byName)).toEqual({ user: { userName: "carol" } });
   });
 
   it("answers NOT_FOUND with AWS's message for an unknown user", async () => {
     const account = await createTestAccount(stack);
-    const res = await stack.gql(`{ user(userName: "nonexistent-user") { userName } }`, {}, account.rootToken);
+    const res = await stack.gql(
+      `{ user(userName: "nonexistent-user") { userName } }`,
+      {},
+      account.rootToken,
+    );
     expect(errorCode(res)).toBe("NOT_FOUND");
     expect(res.errors![0]!.message).toBe("The user with name nonexistent-user cannot be found.");
   });
@@ -112,8 +155,16 @@ describe("reading users", () => {
     await createTestUser(stack, account.rootToken, "dave");
     await createTestUser(stack, account.rootToken, "erin");
     const dave = await signInUser(stack, account.accountId, "dave");
-    const existing = await stack.gql(`{ user(userName: "erin") { userName } }`, {}, dave.session!.token);
-    const missing = await stack.gql(`{ user(userName: "nobody") { userName } }`, {}, dave.session!.token);
+    const existing = await stack.gql(
+      `{ user(userName: "erin") { userName } }`,
+      {},
+      dave.session!.token,
+    );
+    const missing = await stack.gql(
+      `{ user(userName: "nobody") { userName } }`,
+      {},
+      dave.session!.token,
+    );
     expect(errorCode(existing)).toBe("FORBIDDEN");
     expect(errorCode(missing)).toBe("FORBIDDEN");
     expect(existing.errors![0]!.message).toBe(missing.errors![0]!.message);
@@ -123,7 +174,11 @@ describe("reading users", () => {
     const mine = await createTestAccount(stack);
     const theirs = await createTestAccount(stack);
     await createTestUser(stack, theirs.rootToken, "secret-user");
-    const res = await stack.gql(`{ user(userName: "secret-user") { userName } }`, {}, mine.rootToken);
+    const res = await stack.gql(
+      `{ user(userName: "secret-user") { userName } }`,
+      {},
+      mine.rootToken,
+    );
     expect(errorCode(res)).toBe("NOT_FOUND");
     const list = ok(await stack.gql<ListData>(LIST, {}, mine.rootToken));
     expect(list.users.edges.map((e) => e.node.userName)).toEqual(["root"]);
@@ -134,13 +189,18 @@ describe("listing users", () => {
   it("pages through every user exactly once, in name order", async () => {
     const account = await createTestAccount(stack);
     const names = ["u05", "u01", "u04", "U03", "u02", "u06", "u07"];
-    for (const name of names) await createTestUser(stack, account.rootToken, name, { path: "/team/" });
+    for (const name of names)
+      await createTestUser(stack, account.rootToken, name, { path: "/team/" });
     const seen: string[] = [];
     let after: string | null = null;
     let pages = 0;
     do {
       const page: ListData = ok(
-        await stack.gql<ListData>(LIST, { first: 3, after, pathPrefix: "/team/" }, account.rootToken),
+        await stack.gql<ListData>(
+          LIST,
+          { first: 3, after, pathPrefix: "/team/" },
+          account.rootToken,
+        ),
       );
       seen.push(...page.users.edges.map((e) => e.node.userName));
       after = page.users.pageInfo.hasNextPage ? page.users.pageInfo.endCursor : null;
@@ -166,7 +226,11 @@ describe("listing users", () => {
 
   it("refuses a garbled cursor with AWS's 'Invalid Marker.'", async () => {
     const account = await createTestAccount(stack);
-    for (const after of ["invalid-marker-value", "!!!", Buffer.from("[1,2]").toString("base64url")]) {
+    for (const after of [
+      "invalid-marker-value",
+      "!!!",
+      Buffer.from("[1,2]").toString("base64url"),
+    ]) {
       const res = await stack.gql(LIST, { after }, account.rootToken);
       expect(errorCode(res)).toBe("BAD_USER_INPUT");
       expect(res.errors![0]!.message).toBe("Invalid Marker.");
@@ -203,8 +267,12 @@ describe("deleting users", () => {
 
   it("answers NOT_FOUND for an unknown user and refuses to delete root", async () => {
     const account = await createTestAccount(stack);
-    expect(errorCode(await stack.gql(DELETE, { input: { userName: "ghost" } }, account.rootToken))).toBe("NOT_FOUND");
-    expect(errorCode(await stack.gql(DELETE, { input: { userName: "root" } }, account.rootToken))).toBe("FORBIDDEN");
+    expect(
+      errorCode(await stack.gql(DELETE, { input: { userName: "ghost" } }, account.rootToken)),
+    ).toBe("NOT_FOUND");
+    expect(
+      errorCode(await stack.gql(DELETE, { input: { userName: "root" } }, account.rootToken)),
+    ).toBe("FORBIDDEN");
   });
 
   it("lets only root and administrators delete", async () => {
@@ -212,7 +280,11 @@ describe("deleting users", () => {
     await createTestUser(stack, account.rootToken, "victim");
     await createTestUser(stack, account.rootToken, "mallory");
     const mallory = await signInUser(stack, account.accountId, "mallory");
-    expect(errorCode(await stack.gql(DELETE, { input: { userName: "victim" } }, mallory.session!.token))).toBe("FORBIDDEN");
-    expect(await stack.db.user.count({ where: { accountId: account.accountId, userName: "victim" } })).toBe(1);
+    expect(
+      errorCode(await stack.gql(DELETE, { input: { userName: "victim" } }, mallory.session!.token)),
+    ).toBe("FORBIDDEN");
+    expect(
+      await stack.db.user.count({ where: { accountId: account.accountId, userName: "victim" } }),
+    ).toBe(1);
   });
 });

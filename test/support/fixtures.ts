@@ -47,7 +47,13 @@ export async function createTestUser(
 
 export async function signInUser(stack: Stack, accountId: string, userName: string) {
   const data = ok(
-    await stack.gql<{ signIn: { status: string; session: { token: string } | null; challenge: { challenge: string } | null } }>(
+    await stack.gql<{
+      signIn: {
+        status: string;
+        session: { token: string } | null;
+        challenge: { challenge: string } | null;
+      };
+    }>(
       `mutation($input: SignInInput!) {
         signIn(input: $input) { status session { token } challenge { challenge } }
       }`,

@@ -29,7 +29,13 @@ export async function gqlRequest<T = Record<string, unknown>>(
   });
   const raw = await response.text();
   const body = JSON.parse(raw) as { data?: T | null; errors?: GraphQLResponse["errors"] };
-  return { status: response.status, data: body.data, errors: body.errors, headers: response.headers, raw };
+  return {
+    status: response.status,
+    data: body.data,
+    errors: body.errors,
+    headers: response.headers,
+    raw,
+  };
 }
 
 /** The error code of the first error, or undefined when the call succeeded. */

@@ -8,6 +8,8 @@ import { Writable } from "node:stream";
 import { loadGatewayConfig, type GatewayConfig } from "../../src/config";
 import { createDb, type Db } from "../../src/db";
 import { createLogger } from "../../src/logger";
+import { instrumentWorkerClient } from "../../src/observability/instrumented-worker";
+import { createGatewayMetrics } from "../../src/observability/metrics";
 import { createGateway, type Gateway } from "../../src/server";
 import { createServices } from "../../src/services";
 import { createWorkerClient } from "../../worker/client";
@@ -76,10 +78,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return worker;
   };
   for (let i = 0; i < (options.workers ?? 1); i++) await addWorker();
-  const worker = createWorkerClient({ redis, prefix, deadlineMs: config.WORKER_DEADLINE_MS });
+  // Wired as src/main.ts wires it, so /metrics counts the verifications tests drive.
+  const metrics = createGatewayMetrics({
+    queue: { redis, prefix, livenessMs: config.WORKER_LIVENESS_SECONDS * 1000 },
+    maxOperationNames: config.METRICS_MAX_OPERATION_NAMES,
+  });
+  const worker = instrumentWorkerClient(
+    createWorkerClient({ redis, prefix, deadlineMs: config.WORKER_DEADLINE_MS }),
+    metrics,
+  );
   const logger = createLogger("gateway", config.LOG_LEVEL, logSink(logs));
   const services = createServices({ config, db, worker, logger });
-  const gateway: Gateway = await createGateway({ services });
+  const gateway: Gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(0, "127.0.0.1");
   return {
     url,

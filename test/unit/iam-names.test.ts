@@ -15,9 +15,12 @@ describe("IAM names and paths", () => {
   });
 
   it("refuses tag keys that differ only in case", () => {
-    expect(() => checkTags([{ key: "Env", value: "a" }, { key: "env", value: "b" }])).toThrow(
-      "Tag keys are case insensitive",
-    );
+    expect(() =>
+      checkTags([
+        { key: "Env", value: "a" },
+        { key: "env", value: "b" },
+      ]),
+    ).toThrow("Tag keys are case insensitive");
   });
 
   it("refuses more than 50 tags", () => {

@@ -183,7 +183,12 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
   }
 
   /** One MULTI, so a reply is never sent without its request being acknowledged, or vice versa. */
-  async function finish(entryId: string, to?: RequestEntry, reply?: ReplyEnvelope, remember = false) {
+  async function finish(
+    entryId: string,
+    to?: RequestEntry,
+    reply?: ReplyEnvelope,
+    remember = false,
+  ) {
     const tx = redis.multi(keys.requests);
     if (to && reply && remember) {
       const value = JSON.stringify({ fingerprint: fingerprint(to.body), reply });
