@@ -67,6 +67,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     schema: deps.schema ?? (await buildGatewaySchema()),
     logger,
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT and stops things in order; Apollo's own handler would race it
+    // (it stops the server, then re-raises the signal into ours, and the drain never finished).
+    stopOnTerminationSignals: false,
     introspection: config.GRAPHQL_INTROSPECTION,
     // Without introspection, "did you mean …?" suggestions would spell the schema out anyway.
     hideSchemaDetailsFromClientErrors: !config.GRAPHQL_INTROSPECTION,
