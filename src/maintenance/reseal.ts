@@ -5,7 +5,7 @@
  */
 import type { Db } from "../db";
 import type { WorkerClient } from "../../worker/client";
-import type { DeviceState } from "../../worker/protocol";
+import { deviceState } from "../mfa-devices/code-verification.service";
 
 export interface ResealReport {
   scanned: number;
@@ -31,18 +31,7 @@ export async function resealAllDevices(
     after = devices[devices.length - 1]!.id;
     for (const device of devices) {
       report.scanned++;
-      const state: DeviceState = {
-        deviceId: device.id,
-        accountId: device.accountId,
-        sealedSeed: device.sealedSeed,
-        keyId: device.keyId,
-        algorithm: device.algorithm as DeviceState["algorithm"],
-        digits: device.digits as DeviceState["digits"],
-        period: device.period,
-        drift: device.drift,
-        lastStep: device.lastStep,
-      };
-      const resealed = await worker.call({ op: "reseal", device: state });
+      const resealed = await worker.call({ op: "reseal", device: deviceState(device) });
       // Compare-and-set on the old seal, so a concurrent change is never overwritten.
       const { count } = await db.virtualMfaDevice.updateMany({
         where: { id: device.id, sealedSeed: device.sealedSeed },

@@ -137,7 +137,8 @@ export class CodeVerificationService {
   }
 }
 
-function deviceState(device: VerifiableDevice): DeviceState {
+/** What the worker needs to know about a device row; nothing in it is secret. */
+export function deviceState(device: VerifiableDevice): DeviceState {
   return {
     deviceId: device.id,
     accountId: device.accountId,

@@ -36,20 +36,9 @@ export class EnableMfaDeviceInput {
   authenticationCode2!: string;
 }
 
+/** The same four fields as enabling; its own GraphQL name so the two can evolve apart. */
 @InputType({ description: "The next two consecutive codes the device shows." })
-export class ResyncMfaDeviceInput {
-  @Field(() => String)
-  userName!: string;
-
-  @Field(() => String)
-  serialNumber!: string;
-
-  @Field(() => String)
-  authenticationCode1!: string;
-
-  @Field(() => String)
-  authenticationCode2!: string;
-}
+export class ResyncMfaDeviceInput extends EnableMfaDeviceInput {}
 
 @InputType()
 export class DeactivateMfaDeviceInput {
