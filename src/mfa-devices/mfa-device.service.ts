@@ -222,11 +222,18 @@ export class MfaDeviceService {
       args.assignmentStatus === AssignmentStatus.UNASSIGNED
         ? [{ accountId: ASC }, { userId: ASC }, { serialNumber: ASC }]
         : [{ accountId: ASC }, { serialNumber: ASC }];
+    // With accountId fixed, serial-number order is what every index above gives, and the
+    // planner may walk the global unique index on serialNumber instead, filtering out every
+    // device of the accounts whose serials sort first (measured: 21,000 rows and 8-17 ms for the
+    // first page at 1,000,000 devices, against 0.2 ms). Every serial of an account begins with
+    // its ARN prefix, and a string sorts at or after its own prefix in any collation, so this
+    // lower bound drops no device of the account and lets either index start at its first one.
+    const firstSerial = deviceSerialNumber(principal.accountId, "/", "");
     const rows = await this.db.virtualMfaDevice.findMany({
       where: {
         accountId: principal.accountId,
         ...where,
-        ...(after === undefined ? {} : { serialNumber: { gt: after } }),
+        serialNumber: after === undefined ? { gte: firstSerial } : { gt: after },
       },
       orderBy,
       take: size + 1,

@@ -5,7 +5,13 @@
  * own landing pages load from a CDN, which is why this plugin replaces them.
  */
 import type { ApolloServerPlugin } from "@apollo/server";
-import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+
+/**
+ * Loaded on first use, not at import: the renderer is a ~9 MB module whose parsed source costs
+ * the gateway ~60 MB of resident memory even when the IDE is off (as in production), because
+ * server.ts imports this file either way. Measured in README "Benchmarks".
+ */
+const loadRenderer = async () => (await import("@graphql-yoga/render-graphiql")).renderGraphiQL;
 
 /** What a newcomer runs first: who am I, and how to get a session to ask with. */
 export const EXAMPLE_TABS = [
@@ -89,6 +95,7 @@ export function useGraphiQL({
 }: GraphiQLOptions = {}): ApolloServerPlugin {
   return {
     async serverWillStart() {
+      const renderGraphiQL = await loadRenderer();
       const html = renderGraphiQL({
         endpoint,
         title,
