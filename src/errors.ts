@@ -149,5 +149,56 @@ function mapKnownDatabaseError(error: unknown): ApiError | undefined {
   const prismaCode = (original as { code?: unknown } | undefined)?.code;
   if (prismaCode === "P2002") return alreadyExists("The entity already exists.");
   if (prismaCode === "P2025") return notFound("The entity does not exist.");
+  // A failure while building the context (the session lookup) arrives wrapped by Apollo.
+  const inner = (original as { originalError?: unknown } | undefined)?.originalError;
+  // Text PostgreSQL cannot store (NUL, lone surrogates) is the caller's fault, not a bug.
+  if (hasSqlState(original, UNSTORABLE_TEXT) || hasSqlState(inner, UNSTORABLE_TEXT)) {
+    return badInput("A value contains characters that are not allowed.");
+  }
+  if (isDatabaseUnavailable(original) || isDatabaseUnavailable(inner)) {
+    return serviceUnavailable("The service is unavailable.");
+  }
   return undefined;
+}
+
+/** Prisma's codes for an unreachable, closed or exhausted database connection. */
+const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+/** The driver adapter's kinds for the same, and PostgreSQL's shutdown and overload states. */
+const UNAVAILABLE_ADAPTER_KINDS = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+]);
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[1-3]|53300)$/;
+
+/** invalid byte sequence / untranslatable character: PostgreSQL refused the text itself. */
+const UNSTORABLE_TEXT = /^(22021|22P05)$/;
+
+function adapterCause(error: unknown) {
+  const e = error as
+    | {
+        meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } };
+        cause?: { kind?: unknown; originalCode?: unknown };
+      }
+    | undefined;
+  return e?.meta?.driverAdapterError?.cause ?? e?.cause;
+}
+
+function hasSqlState(error: unknown, pattern: RegExp): boolean {
+  const code = adapterCause(error)?.originalCode;
+  return typeof code === "string" && pattern.test(code);
+}
+
+/**
+ * Whether a failure means PostgreSQL is down or restarting rather than a bug: the caller then
+ * gets SERVICE_UNAVAILABLE (retry later), as when the worker is down, not a masked internal error.
+ */
+function isDatabaseUnavailable(error: unknown): boolean {
+  if (!error) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && UNAVAILABLE_PRISMA_CODES.has(code)) return true;
+  const kind = adapterCause(error)?.kind;
+  if (typeof kind === "string" && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true;
+  return hasSqlState(error, UNAVAILABLE_SQLSTATES);
 }
