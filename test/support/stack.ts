@@ -73,7 +73,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const redis = await connectRedis({ url: config.REDIS_URL });
   const workers: TestWorker[] = [];
   const addWorker = async (keyringSpec = options.keyringSpec ?? testKeyringSpec()) => {
-    const worker = await startTestWorker({ prefix, keyringSpec, logs, policy: options.policy });
+    const worker = await startTestWorker({
+      prefix,
+      keyringSpec,
+      logs,
+      policy: options.policy,
+      redisUrl: config.REDIS_URL,
+    });
     workers.push(worker);
     return worker;
   };
