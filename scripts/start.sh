@@ -23,7 +23,11 @@ node dist/src/main.js &
 pids+=($!)
 
 stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
-trap 'stop; exit 0' INT TERM
+# Ctrl-C sends SIGINT to the whole process group, children included, so on INT only wait for
+# them to drain: signalling them again would make a process skip its drain. A TERM sent to this
+# script alone is passed on to each child once.
+trap 'wait || true; exit 0' INT
+trap 'stop; exit 0' TERM
 status=0
 wait -n "${pids[@]}" || status=$?
 echo "a process exited (status $status); stopping the rest" >&2
