@@ -9,6 +9,7 @@
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
+import { deviceAuditEntry } from "./device-audit";
 import { canRemoveDeviceFrom } from "../auth/access";
 import { alreadyExists, ApiError, badInput, forbidden, limitExceeded, notFound } from "../errors";
 import { checkSerialNumber } from "../common/iam-names";
@@ -49,10 +50,7 @@ export class MfaAssignmentService {
     input: CodePair & { userName: string; serialNumber: string },
     meta: RequestMeta,
   ): Promise<DeviceRow> {
-    const codes = readCodes(input);
-    checkSerialNumber(input.serialNumber);
-    const user = await this.users.findVisible(principal, input.userName);
-    const device = await this.devices.findInAccount(principal, input.serialNumber);
+    const { codes, user, device } = await this.loadCodeTarget(principal, input);
     if (isReservedDeviceName(device.name) && !user.isRoot) throw forbidden();
     if (device.userId !== null) throw inUse();
     const limit = await this.devicesPerUser(principal.accountId);
@@ -90,10 +88,7 @@ export class MfaAssignmentService {
     input: CodePair & { userName: string; serialNumber: string },
     meta: RequestMeta,
   ): Promise<DeviceRow> {
-    const codes = readCodes(input);
-    checkSerialNumber(input.serialNumber);
-    const user = await this.users.findVisible(principal, input.userName);
-    const device = await this.devices.findInAccount(principal, input.serialNumber);
+    const { codes, user, device } = await this.loadCodeTarget(principal, input);
     if (device.userId !== user.id) throw noSuchDevice(device.serialNumber);
 
     const event = auditEvent(principal, "ResyncMFADevice", device, user, meta);
@@ -194,6 +189,21 @@ export class MfaAssignmentService {
   }
 
   /** Runs a code check, recording a refusal in the audit trail before passing it on. */
+  /**
+   * Enable and resync start alike: codes well-formed before any I/O, then the user and the
+   * device as the caller may see them (unknown, foreign and forbidden refused the usual way).
+   */
+  private async loadCodeTarget(
+    principal: Principal,
+    input: CodePair & { userName: string; serialNumber: string },
+  ) {
+    const codes = readCodes(input);
+    checkSerialNumber(input.serialNumber);
+    const user = await this.users.findVisible(principal, input.userName);
+    const device = await this.devices.findInAccount(principal, input.serialNumber);
+    return { codes, user, device };
+  }
+
   private async checked(
     event: AuditEntry,
     check: () => Promise<AcceptedCode>,
@@ -250,23 +260,15 @@ function readCodes(input: CodePair) {
 const quotaExceeded = (limit: number) =>
   limitExceeded(`Cannot exceed quota for MFADevicesPerUser: ${limit}.`);
 
+/** The audit entry of an assignment change: the device and the user it concerns. */
 function auditEvent(
   principal: Principal,
   action: string,
   device: DeviceRow,
   user: UserRow,
   meta: RequestMeta,
-): AuditEntry & { detail: Record<string, string | number | boolean | null> } {
-  return {
-    accountId: principal.accountId,
-    actorUserId: principal.userId,
-    action,
-    entityType: "VirtualMfaDevice",
-    entityId: device.id,
-    outcome: "success",
-    detail: { serialNumber: device.serialNumber, userName: user.userName },
-    ...meta,
-  };
+) {
+  return deviceAuditEntry(principal, action, device, meta, { userName: user.userName });
 }
 
 /**

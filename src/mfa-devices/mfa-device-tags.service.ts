@@ -8,6 +8,7 @@ import type { RequestMeta } from "../users/user.service";
 import { storedTags, type DeviceRow } from "./mfa-device.type";
 import { noSuchDevice, type MfaDeviceService } from "./mfa-device.service";
 import { mergeTags, removeTags } from "./tags";
+import { deviceAuditEntry } from "./device-audit";
 
 export class MfaDeviceTagService {
   constructor(
@@ -83,19 +84,7 @@ export class MfaDeviceTagService {
         data: { tags: tags.map(({ key, value }) => ({ key, value })) },
         include: { user: true },
       });
-      await this.audit.record(
-        {
-          accountId: principal.accountId,
-          actorUserId: principal.userId,
-          action,
-          entityType: "VirtualMfaDevice",
-          entityId: device.id,
-          outcome: "success",
-          detail: { serialNumber: device.serialNumber, ...detail },
-          ...meta,
-        },
-        tx,
-      );
+      await this.audit.record(deviceAuditEntry(principal, action, device, meta, detail), tx);
       return updated;
     });
   }

@@ -33,6 +33,7 @@ import { keyUri, qrCodePngBase64 } from "./otpauth";
 import { accountOfSerialNumber, deviceSerialNumber, isReservedDeviceName } from "./serial-number";
 import { sortTags } from "./tags";
 import { callWorker } from "./worker-call";
+import { deviceAuditEntry } from "./device-audit";
 
 /**
  * AWS caps virtual devices, assigned or not, at the account's user quota (5000 by default), so
@@ -119,16 +120,7 @@ export class MfaDeviceService {
           include: { user: true },
         });
         await this.audit.record(
-          {
-            accountId,
-            actorUserId: principal.userId,
-            action: "CreateVirtualMFADevice",
-            entityType: "VirtualMfaDevice",
-            entityId: deviceId,
-            outcome: "success",
-            detail: { serialNumber },
-            ...meta,
-          },
+          deviceAuditEntry(principal, "CreateVirtualMFADevice", created, meta),
           tx,
         );
         return created;
@@ -275,16 +267,7 @@ export class MfaDeviceService {
         throw deleteConflict("MFA VirtualDevice in use. Must deactivate first.");
       await tx.virtualMfaDevice.delete({ where: { id: device.id } });
       await this.audit.record(
-        {
-          accountId: principal.accountId,
-          actorUserId: principal.userId,
-          action: "DeleteVirtualMFADevice",
-          entityType: "VirtualMfaDevice",
-          entityId: device.id,
-          outcome: "success",
-          detail: { serialNumber: device.serialNumber },
-          ...meta,
-        },
+        deviceAuditEntry(principal, "DeleteVirtualMFADevice", device, meta),
         tx,
       );
     });
