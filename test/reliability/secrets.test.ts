@@ -76,7 +76,9 @@ async function everyTableAsText(): Promise<string> {
     const rows = await stack.db.$queryRawUnsafe<{ row: unknown }[]>(
       `SELECT row_to_json(t)::text AS row FROM "${table_name.replace(/"/g, "")}" t`,
     );
-    parts.push(table_name, ...rows.map((r) => String(r.row)));
+    // One push per row: spreading a large table into push() overflows the call stack.
+    parts.push(table_name);
+    for (const r of rows) parts.push(String(r.row));
   }
   return parts.join("\n");
 }
