@@ -29,6 +29,7 @@ import { useCostLimit } from "./plugins/use-cost-limit";
 import { useDepthLimit } from "./plugins/use-depth-limit";
 import { useGraphiQL } from "./plugins/use-graphiql";
 import { useRootFieldLimit } from "./plugins/use-root-field-limit";
+import { useWellFormedText } from "./plugins/use-well-formed-text";
 import { buildGatewaySchema } from "./schema/build";
 import type { Services } from "./services";
 import { checkReadiness } from "./health";
@@ -98,6 +99,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         maxCost: config.GRAPHQL_MAX_COST,
         verificationCost: config.GRAPHQL_VERIFICATION_COST,
       }),
+      useWellFormedText(),
       useRequestMetrics(metrics),
       useRequestLogging(),
     ],

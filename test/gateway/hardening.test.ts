@@ -203,6 +203,57 @@ describe("document and body size", () => {
   });
 });
 
+describe("ill-formed Unicode", () => {
+  const SIGN_IN = `mutation($input: SignInInput!) { signIn(input: $input) { status } }`;
+
+  it("refuses a lone surrogate in a variable as BAD_USER_INPUT, for a real account too", async () => {
+    // A real account matters: the lookup then reaches the user table, where Prisma's engine
+    // failed on the surrogate and the caller saw INTERNAL_SERVER_ERROR.
+    const account = await createTestAccount(stack);
+    for (const userName of ["\uD800", "a\uDC00b"]) {
+      const res = await stack.gql(SIGN_IN, {
+        input: { account: account.accountId, userName, password: PASSWORD },
+      });
+      expect(errorCode(res)).toBe("BAD_USER_INPUT");
+      expect(res.errors![0]!.message).toContain("well-formed Unicode");
+    }
+  });
+
+  it("finds one nested in a list of tags, and writes nothing", async () => {
+    const account = await createTestAccount(stack);
+    const devices = () =>
+      stack.db.virtualMfaDevice.count({ where: { accountId: account.accountId } });
+    const before = await devices();
+    const res = await stack.gql(
+      `mutation($input: CreateVirtualMfaDeviceInput!) {
+        createVirtualMfaDevice(input: $input) { virtualMfaDevice { serialNumber } }
+      }`,
+      {
+        input: {
+          virtualMfaDeviceName: "tagged",
+          tags: [
+            { key: "team", value: "ok" },
+            { key: "owner", value: "\uDBFF" },
+          ],
+        },
+      },
+      account.rootToken,
+    );
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    expect(res.errors![0]!.message).toContain("well-formed Unicode");
+    expect(await devices()).toBe(before);
+  });
+
+  it("still accepts a well-formed surrogate pair", async () => {
+    const account = await createTestAccount(stack);
+    const res = await stack.gql(SIGN_IN, {
+      input: { account: account.accountId, userName: "emoji\uD83D\uDE00", password: PASSWORD },
+    });
+    // Unknown user, answered as any failed sign-in: the text itself was acceptable.
+    expect(errorCode(res)).toBe("UNAUTHENTICATED");
+  });
+});
+
 describe("HTTP batching", () => {
   it("refuses a batch of operations and runs none of them", async () => {
     const account = await createTestAccount(stack);
