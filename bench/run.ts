@@ -14,8 +14,8 @@ import { generateKeyringSpec, parseKeyring } from "../worker/seal/keyring";
 import { stepAt, totpAt } from "../worker/totp/hotp";
 import { measureCoreAgainstOtplib } from "./verifier-core";
 import { runLoad, redisBenchmarkSetRate, type LoadResult } from "./lib/load";
-import { ROOT, startProcess, waitForOk, type Proc } from "./lib/processes";
-import { measureRedisPath } from "./lib/redis-path";
+import { cpuMeter, ROOT, startProcess, waitForOk, type Proc } from "./lib/processes";
+import { makeDevicePool, measureRedisPath } from "./lib/redis-path";
 import { findOrSeedListingAccount } from "./lib/listing";
 import { createAccount, seedVerifyingDevices } from "./lib/seed";
 import { fmtMs, fmtRate, printTable, type Row } from "./lib/table";
@@ -178,18 +178,29 @@ async function main() {
     const setRate = ONLY.has("c") ? await redisBenchmarkSetRate() : NaN;
     log(`(c) verifications through Redis, ${WORKERS} workers, 50 in flight`);
     const redis = await connectRedis({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
+    const pool = makeDevicePool(
+      keyring,
+      ONLY.has("c") ? Number(process.env.BENCH_REDIS_DEVICES ?? 200_000) : 0,
+    );
+    const cpu = await cpuMeter(
+      redis,
+      procs.filter((p) => p.name.startsWith("worker")),
+    );
     const viaRedis = !ONLY.has("c")
-      ? { ...SKIPPED, outcomes: {} }
+      ? { ...SKIPPED, calls: 0, outcomes: {} }
       : await measureRedisPath({
           redis,
           prefix,
-          keyring,
-          devices: Number(process.env.BENCH_REDIS_DEVICES ?? 200_000),
+          pool,
           inFlight: Number(process.env.BENCH_REDIS_IN_FLIGHT ?? 50),
           durationSeconds: Math.max(3, Math.round(SECONDS / 2)),
         });
+    const cpuPerCall = await cpu.microsecondsPer(viaRedis.calls);
+    const commandsPerCall = await cpu.commandsPer(viaRedis.calls);
     await redis.close();
     log(`(c) outcomes: ${JSON.stringify(viaRedis.outcomes)}`);
+    log(`(c) CPU µs per verification: ${JSON.stringify(cpuPerCall)}`);
+    log(`(c) Redis commands per verification: ${JSON.stringify(commandsPerCall)}`);
 
     log("(d) verifier core in-process vs otplib");
     const core = ONLY.has("d") ? measureCoreAgainstOtplib() : { core: NaN, otplib: NaN };

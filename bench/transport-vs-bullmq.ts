@@ -81,7 +81,7 @@ async function connect(opened: Redis[]): Promise<Redis> {
 async function deleteKeys(prefix: string): Promise<void> {
   const admin = createClient({ url: REDIS_URL });
   await admin.connect();
-  for await (const keys of admin.scanIterator({ MATCH: `${prefix}:*` })) {
+  for await (const keys of admin.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
     if (keys.length > 0) await admin.del(keys);
   }
   await admin.close();

@@ -72,7 +72,7 @@ async function measure(workerCount: number, inFlight: number) {
   await client.close();
   for (const worker of workers) await worker.stop();
   const admin = opened[0]!;
-  for await (const keys of admin.scanIterator({ MATCH: `${prefix}:*` })) {
+  for await (const keys of admin.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
     if (keys.length > 0) await admin.del(keys);
   }
   for (const redis of opened) await redis.close();

@@ -14,6 +14,8 @@ export interface Proc {
   child: ChildProcess;
   /** Peak resident set size in MB, from /proc/<pid>/status. */
   peakRssMb(): number;
+  /** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export function startProcess(name: string, script: string, env: Record<string, s
         return NaN;
       }
     },
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -78,4 +81,68 @@ export async function waitForOk(url: string, timeoutMs = 30_000): Promise<void> 
     if (Date.now() > until) throw new Error(`${url} did not become ready`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux this runs on. */
+const TICKS_PER_SECOND = 100;
+
+/** utime + stime of a process in seconds, or NaN when it is gone. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may itself hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Where the CPU of one workload went: each given process, Redis (INFO's own counters) and this
+ * benchmark process (the load generator, and for (c) the gateway's worker client).
+ */
+export async function cpuMeter(
+  redis: { info(section: string): Promise<string> },
+  procs: Pick<Proc, "name" | "cpuSeconds">[],
+) {
+  const redisCpu = async () => {
+    const info = await redis.info("cpu");
+    const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
+    return read("used_cpu_user") + read("used_cpu_sys");
+  };
+  const sample = async () => ({
+    redis: await redisCpu(),
+    bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    ...Object.fromEntries(procs.map((p) => [p.name, p.cpuSeconds()])),
+  });
+  const commandCalls = async () => {
+    const calls = new Map<string, number>();
+    for (const match of (await redis.info("commandstats")).matchAll(/cmdstat_([^:]+):calls=(\d+)/g))
+      calls.set(match[1]!, Number(match[2]));
+    return calls;
+  };
+  const before = await sample();
+  const callsBefore = await commandCalls();
+  return {
+    /** Redis commands per call since the meter was made (scripts' inner commands included). */
+    async commandsPer(calls: number): Promise<Record<string, number>> {
+      const after = await commandCalls();
+      const per = [...after]
+        .map(([name, n]) => [name, (n - (callsBefore.get(name) ?? 0)) / calls] as const)
+        .filter(([, n]) => n >= 0.01)
+        .sort((a, b) => b[1] - a[1]);
+      return Object.fromEntries(per.map(([name, n]) => [name, Math.round(n * 100) / 100]));
+    },
+    /** Microseconds of CPU per call since the meter was made, by process. */
+    async microsecondsPer(calls: number): Promise<Record<string, number>> {
+      const after = await sample();
+      return Object.fromEntries(
+        Object.entries(after).map(([name, seconds]) => [
+          name,
+          Math.round(((seconds - before[name as keyof typeof before]!) * 1e6) / calls),
+        ]),
+      );
+    },
+  };
 }

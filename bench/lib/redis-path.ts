@@ -13,6 +13,7 @@ import { stepAt, totpAt } from "../../worker/totp/hotp";
 import type { AnyRedis } from "../../worker/redis-connection";
 
 export interface PathResult {
+  calls: number;
   rps: number;
   p50: number;
   p99: number;
@@ -25,18 +26,18 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function measureRedisPath(options: {
-  redis: AnyRedis;
-  prefix: string;
-  keyring: Keyring;
-  devices: number;
-  inFlight: number;
-  durationSeconds: number;
-}): Promise<PathResult> {
+export interface PoolDevice {
+  device: DeviceState;
+  key: Buffer;
+  lastStep: number;
+}
+
+/** Synthetic enabled devices, sealed under `keyring`, that the workers can verify. */
+export function makeDevicePool(keyring: Keyring, size: number): PoolDevice[] {
   const accountId = "123456789012";
-  const pool = Array.from({ length: options.devices }, () => {
+  return Array.from({ length: size }, () => {
     const deviceId = randomUUID();
-    const sealed = provisionSeed(options.keyring, { accountId, deviceId });
+    const sealed = provisionSeed(keyring, { accountId, deviceId });
     const device: DeviceState = {
       deviceId,
       accountId,
@@ -50,6 +51,16 @@ export async function measureRedisPath(options: {
     };
     return { device, key: base32Decode(sealed.base32Seed), lastStep: -1 };
   });
+}
+
+export async function measureRedisPath(options: {
+  redis: AnyRedis;
+  prefix: string;
+  pool: PoolDevice[];
+  inFlight: number;
+  durationSeconds: number;
+}): Promise<PathResult> {
+  const { pool } = options;
   const client = createWorkerClient({
     redis: options.redis,
     prefix: options.prefix,
@@ -103,6 +114,7 @@ export async function measureRedisPath(options: {
   await client.close();
   latencies.sort((a, b) => a - b);
   return {
+    calls: latencies.length,
     rps: latencies.length / seconds,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),

@@ -122,7 +122,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 async function deleteKeys(redis: AnyRedis, prefix: string) {
   const single = redis as Extract<AnyRedis, { scanIterator: unknown }>;
   if (!("scanIterator" in single)) return;
-  for await (const keys of single.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+  for await (const keys of single.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
     if (keys.length) await single.del(keys);
   }
 }

@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const prefix of prefixes.splice(0)) {
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+    for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
       if (keys.length > 0) await redis.del(keys);
     }
   }
@@ -356,7 +356,7 @@ describe("attempt limits", () => {
     expect((await verify(login(d.state, d.code(now + 6), "owner"))).outcome).toBe("CLOCK_SKEW");
     expect((await verify(login(d.state, d.wrongCode(now), "third"))).outcome).toBe("INVALID");
     let keys = 0;
-    for await (const batch of redis.scanIterator({ MATCH: `${prefix}:*` })) {
+    for await (const batch of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
       for (const key of batch) {
         keys++;
         expect(await redis.pTTL(key), key).toBeGreaterThan(0);

@@ -3,11 +3,12 @@
  *
  * - Reads requests in batches (XREADGROUP BLOCK/COUNT) on its own connection and runs up to
  *   `concurrency` of them at once.
- * - Answers with one MULTI: cache the result, LPUSH the reply to the gateway's list, XACK, XDEL.
- *   A crash before that MULTI leaves the request pending, never half-answered.
+ * - Answers with one MULTI: cache the result, LPUSH the reply to the gateway's list, XACK, XDEL
+ *   (`answers.ts`, which batches the answers of one event-loop turn). A crash before that MULTI
+ *   leaves the request pending, never half-answered.
  * - Takes over requests a dead worker left pending (XAUTOCLAIM after `claimIdleMs`). A slow but
  *   live worker may then race its successor; that is safe because every op is idempotent by
- *   request id (done-cache here, the verifier's own Lua mark for verify), and the gateway keeps
+ *   request id (done-cache here for reseal, the verifier's own stored result for verify), and the gateway keeps
  *   only the first answer.
  * - Drops requests past their deadline unanswered: the gateway has already said
  *   SERVICE_UNAVAILABLE, and running a verify nobody waits for would only burn the user's code.
@@ -35,6 +36,7 @@ import {
   type StreamEntry,
   type TransportRedis,
 } from "./keys";
+import { createAnswerSender } from "./answers";
 
 export { countLiveWorkers } from "./keys";
 
@@ -86,6 +88,8 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const doneTtlMs = options.doneTtlMs ?? 600_000; // as long as the verifier keeps its own mark
   const replyTtlMs = options.replyTtlMs ?? 60_000;
+  /** In-flight requests at or below which the reader fetches more. */
+  const readAgainAt = Math.floor(concurrency / 4);
   const keys = transportKeys(options.prefix);
   const clock = createRedisClock(redis);
   const stopSignal = new AbortController();
@@ -158,9 +162,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
       await finish(entry.id, fields, { id: fields.requestId, ok: true, result });
       return settled("ping", "ok");
     }
-    // A provision reply holds the plaintext seed, which must never rest in Redis; running
-    // provision again on a retry is harmless because the gateway keeps only the first answer.
-    const cacheable = request.op !== "provision";
+    const cacheable = CACHED_OPS.has(request.op);
     if (cacheable) {
       const cached = await redis.get(keys.done(fields.requestId));
       if (cached !== null) {
@@ -182,31 +184,31 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
     settled(request.op, outcome);
   }
 
-  /** One MULTI, so a reply is never sent without its request being acknowledged, or vice versa. */
-  async function finish(
-    entryId: string,
-    to?: RequestEntry,
-    reply?: ReplyEnvelope,
-    remember = false,
-  ) {
-    const tx = redis.multi(keys.requests);
-    if (to && reply && remember) {
-      const value = JSON.stringify({ fingerprint: fingerprint(to.body), reply });
-      tx.set(keys.done(to.requestId), value, { expiration: { type: "PX", value: doneTtlMs } });
-    }
-    if (to && reply)
-      tx.lPush(to.replyList, JSON.stringify(reply)).pExpire(to.replyList, replyTtlMs);
-    await tx.xAck(keys.requests, CONSUMER_GROUP, entryId).xDel(keys.requests, entryId).exec();
+  const sendAnswer = createAnswerSender({ redis, keys, doneTtlMs, replyTtlMs });
+
+  /** Acknowledges the entry and, when `to` and `reply` are given, answers it. */
+  function finish(entryId: string, to?: RequestEntry, reply?: ReplyEnvelope, remember = false) {
+    return sendAnswer({
+      entryId,
+      replyList: to?.replyList,
+      reply,
+      remember:
+        to && remember ? { requestId: to.requestId, fingerprint: fingerprint(to.body) } : undefined,
+    });
   }
 
   async function readLoop(connection: TransportRedis): Promise<void> {
     let failures = 0;
     while (!stopSignal.signal.aborted) {
-      const room = concurrency - inFlight.size;
-      if (room <= 0) {
+      // Read the next batch only once most of this one has been answered. Requests then move
+      // through their Redis calls together, each phase for the whole batch in one write, and
+      // under load every read returns what queued meanwhile: batches grow with the load
+      // instead of each request costing its own round trips (README, Benchmarks).
+      if (inFlight.size > readAgainAt) {
         await new Promise<void>((resolve) => (wakeReader = resolve));
         continue;
       }
+      const room = concurrency - inFlight.size;
       try {
         const reply = await connection.xReadGroup(
           CONSUMER_GROUP,
@@ -315,6 +317,16 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
     },
   };
 }
+
+/**
+ * Ops whose first answer the transport stores for retries under their request id. Not provision:
+ * its reply holds the plaintext seed, which must never rest in Redis, and running it again on a
+ * retry is harmless because the gateway keeps only the first answer. Not verify: the verifier
+ * stores its own result under the request id, fingerprinted, in the device's slot, in the same
+ * script that decides (verify-5.lua), so a second copy here would only cost every verification a
+ * GET and a SET.
+ */
+const CACHED_OPS: ReadonlySet<WorkerOp> = new Set(["reseal"]);
 
 function parseRequest(body: string): WorkerRequest | undefined {
   try {

@@ -172,10 +172,10 @@ export interface TransportMulti {
     value: string,
     options: { expiration: { type: "PX"; value: number } },
   ): TransportMulti;
-  lPush(key: string, element: string): TransportMulti;
+  lPush(key: string, elements: string[]): TransportMulti;
   pExpire(key: string, milliseconds: number): TransportMulti;
-  xAck(key: string, group: string, id: string): TransportMulti;
-  xDel(key: string, id: string): TransportMulti;
+  xAck(key: string, group: string, ids: string[]): TransportMulti;
+  xDel(key: string, ids: string[]): TransportMulti;
   exec(): Promise<unknown>;
 }
 

@@ -230,7 +230,9 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       offsetMs = redisNowMs - (sentAt + localClock()) / 2;
       if (code === 5) continue; // nothing was spent; search again around Redis's time
       // Everything but a fresh INVALID was not a failed guess: give the source its claim back.
-      if (code !== 1 || fromStore === 1) await refundBudget();
+      // Not awaited: it is written before the answer on this connection, so Redis applies it
+      // before the gateway can read the reply, and the verification does not wait a round trip.
+      if (code !== 1 || fromStore === 1) void refundBudget();
       return toResult(code, a, b);
     }
     await refundBudget();
