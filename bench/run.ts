@@ -115,6 +115,13 @@ async function main() {
           nextRequest: () => ({ body: '{"query":"{ hello }"}' }),
         });
     log("(a) getSessionToken end to end");
+    const redisForMeter = await connectRedis({
+      url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+    });
+    const e2eCpu = await cpuMeter(
+      redisForMeter,
+      procs.filter((p) => p.name !== "hello"),
+    );
     let cursor = 0;
     let exhausted = 0;
     const e2e = !ONLY.has("a")
@@ -153,6 +160,10 @@ async function main() {
           },
         });
     log(`(a) GraphQL errors: ${JSON.stringify(e2e.errorCodes)}`);
+    if (ONLY.has("a")) {
+      log(`(a) CPU µs per request: ${JSON.stringify(await e2eCpu.microsecondsPer(e2e.total))}`);
+    }
+    await redisForMeter.close();
     if (exhausted)
       log(
         `warning: ${exhausted} requests reused a device within one step (raise BENCH_E2E_DEVICES)`,

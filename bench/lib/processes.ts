@@ -4,7 +4,7 @@
  * (VmHWM) from /proc when asked.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = join(__dirname, "..", "..", "..");
@@ -114,6 +114,8 @@ export async function cpuMeter(
   const sample = async () => ({
     redis: await redisCpu(),
     bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    // Backends that exit during the workload take their CPU with them: a lower bound.
+    postgres: cpuSecondsOfCommand("postgres"),
     ...Object.fromEntries(procs.map((p) => [p.name, p.cpuSeconds()])),
   });
   const commandCalls = async () => {
@@ -145,4 +147,20 @@ export async function cpuMeter(
       );
     },
   };
+}
+
+/** CPU seconds of every live process with this command name (all PostgreSQL backends, say). */
+export function cpuSecondsOfCommand(command: string): number {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== command) continue;
+      total += cpuSecondsOf(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
 }
