@@ -67,23 +67,24 @@ local lo, hi = centre - radius, centre + radius
 if mode == 'pair' then hi = hi - 1 end -- s + 1 must lie in the window too
 if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0} end
 
+-- Each counter as it stands: {n, until}. Read once, for the lock check and for any refund.
+local pairBefore = redis.call('HMGET', KEYS[3], 'n', 'until')
+local deviceBefore = redis.call('HMGET', KEYS[2], 'n', 'until')
+
 -- Attempts made while locked are not counted, so an attacker cannot extend a lock.
-local function lockedUntil(key) return tonumber(redis.call('HGET', key, 'until') or '0') end
-local lockEnd = math.max(lockedUntil(KEYS[2]), lockedUntil(KEYS[3]))
+local lockEnd = math.max(tonumber(pairBefore[2] or '0'), tonumber(deviceBefore[2] or '0'))
 if lockEnd > nowMs then
   return finish(3, math.max(1, math.ceil((lockEnd - nowMs) / 1000)), 0)
 end
 
 -- Spend the attempt before deciding: should anything below fail, the attempt stays spent.
 local function spend(key, free, baseMs, capMs, memory)
-  local before = redis.call('HMGET', key, 'n', 'until')
   local n = redis.call('HINCRBY', key, 'n', 1)
   if n >= free then
     local lock = math.min(capMs, baseMs * 2 ^ math.min(n - free, 62))
     redis.call('HSET', key, 'until', int(nowMs + lock))
   end
   redis.call('EXPIRE', key, memory)
-  return before
 end
 local function refund(key, before)
   local fields = {'n', 'until'}
@@ -92,8 +93,8 @@ local function refund(key, before)
     else redis.call('HDEL', key, fields[i]) end
   end
 end
-local pairBefore = spend(KEYS[3], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15])
-local deviceBefore = spend(KEYS[2], tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19])
+spend(KEYS[3], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15])
+spend(KEYS[2], tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19])
 
 local watermark = tonumber(redis.call('GET', KEYS[1]) or '')
 if pgLastStep and (not watermark or pgLastStep > watermark) then watermark = pgLastStep end
