@@ -33,8 +33,13 @@ function profilerArgs(name: string): string[] {
   ];
 }
 
-export function startProcess(name: string, script: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [...profilerArgs(name), join(ROOT, script)], {
+export function startProcess(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, ...profilerArgs(name), join(ROOT, script)], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
