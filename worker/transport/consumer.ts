@@ -8,8 +8,8 @@
  *   leaves the request pending, never half-answered.
  * - Takes over requests a dead worker left pending (XAUTOCLAIM after `claimIdleMs`). A slow but
  *   live worker may then race its successor; that is safe because every op is idempotent by
- *   request id (done-cache here for reseal, the verifier's own stored result for verify), and the gateway keeps
- *   only the first answer.
+ *   request id (done-cache here for reseal, the verifier's own stored result for verify), and
+ *   the gateway keeps only the first answer.
  * - Drops requests past their deadline unanswered: the gateway has already said
  *   SERVICE_UNAVAILABLE, and running a verify nobody waits for would only burn the user's code.
  */
