@@ -58,8 +58,9 @@ export function createAnswerSender(
           expiration: { type: "PX", value: doneTtlMs },
         });
       }
-      const replies = repliesByList.get(answer.replyList) ?? [];
-      repliesByList.set(answer.replyList, [...replies, json]);
+      const replies = repliesByList.get(answer.replyList);
+      if (replies) replies.push(json);
+      else repliesByList.set(answer.replyList, [json]);
     }
     for (const [list, replies] of repliesByList) {
       tx.lPush(list, replies).pExpire(list, replyTtlMs);
