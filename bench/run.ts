@@ -94,7 +94,12 @@ async function main() {
       startProcess(
         "gateway",
         "dist/src/main.js",
-        { ...common, PORT: String(PORTS.gateway), TRUST_PROXY: "1" },
+        {
+          ...common,
+          PORT: String(PORTS.gateway),
+          TRUST_PROXY: "1",
+          MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2",
+        },
         // As `npm start` runs it (scripts/start.sh): see "Memory" in the README.
         GATEWAY_NODE_ARGS,
       ),

@@ -307,9 +307,17 @@ async function startProduct(): Promise<{ url: string; procs: Proc[]; stop(): Pro
     children.push(child);
     procs.push({ name: `worker${i + 1}`, pid: child.pid!, child });
   }
-  const gateway = spawn("node", [path.join(ROOT, "dist/src/main.js")], {
+  // With the heap cap and malloc arenas `npm start` gives it (scripts/start.sh), so the soak
+  // measures what runs.
+  const heapCap = `--max-old-space-size=${env.GATEWAY_HEAP_MB ?? 128}`;
+  const gateway = spawn("node", [heapCap, path.join(ROOT, "dist/src/main.js")], {
     cwd: ROOT,
-    env: { ...common, PORT: String(port), TRUST_PROXY: "1" },
+    env: {
+      ...common,
+      PORT: String(port),
+      TRUST_PROXY: "1",
+      MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? "2",
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(gateway);

@@ -21,8 +21,10 @@ for ((i = 0; i < WORKER_PROCESSES; i++)); do
 done
 # A heap cap makes V8 collect before the heap balloons under load: the gateway's live heap is
 # ~35 MB, and without a cap its resident size passed 290 MB in the listing benchmark (README,
-# "Memory"). 128 MB leaves ample room; raise GATEWAY_HEAP_MB if a deployment needs more.
-node --max-old-space-size="${GATEWAY_HEAP_MB:-128}" dist/src/main.js &
+# "Benchmarks"). 128 MB leaves ample room; raise GATEWAY_HEAP_MB if a deployment needs more.
+# Two glibc malloc arenas instead of one per thread: the soak's mixed load otherwise left
+# ~70 MB of fragmented arenas resident.
+MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node --max-old-space-size="${GATEWAY_HEAP_MB:-128}" dist/src/main.js &
 pids+=($!)
 
 stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
