@@ -61,6 +61,8 @@ async function main() {
   });
   const pg = new Client({ connectionString: DATABASE_URL });
   await pg.connect();
+  // For the CPU meters (Redis INFO) and for (c)'s worker client.
+  const redis = await connectRedis({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
 
   const sealKeys = generateKeyringSpec("bench");
   const keyring = parseKeyring(sealKeys);
@@ -100,7 +102,7 @@ async function main() {
           TRUST_PROXY: "1",
           MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2",
         },
-        // As `npm start` runs it (scripts/start.sh): see "Memory" in the README.
+        // As `npm start` runs it (scripts/start.sh; README, Configuration).
         GATEWAY_NODE_ARGS,
       ),
     );
@@ -124,11 +126,8 @@ async function main() {
           nextRequest: () => ({ body: '{"query":"{ hello }"}' }),
         });
     log("(a) getSessionToken end to end");
-    const redisForMeter = await connectRedis({
-      url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
-    });
     const e2eCpu = await cpuMeter(
-      redisForMeter,
+      redis,
       procs.filter((p) => p.name !== "hello"),
     );
     let cursor = 0;
@@ -172,7 +171,6 @@ async function main() {
     if (ONLY.has("a")) {
       log(`(a) CPU µs per request: ${JSON.stringify(await e2eCpu.microsecondsPer(e2e.total))}`);
     }
-    await redisForMeter.close();
     if (exhausted)
       log(
         `warning: ${exhausted} requests reused a device within one step (raise BENCH_E2E_DEVICES)`,
@@ -197,7 +195,6 @@ async function main() {
     log("(c) baseline: redis-benchmark SET, 50 clients");
     const setRate = ONLY.has("c") ? await redisBenchmarkSetRate() : NaN;
     log(`(c) verifications through Redis, ${WORKERS} workers, 50 in flight`);
-    const redis = await connectRedis({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
     const pool = makeDevicePool(
       keyring,
       ONLY.has("c") ? Number(process.env.BENCH_REDIS_DEVICES ?? 200_000) : 0,
@@ -217,7 +214,6 @@ async function main() {
         });
     const cpuPerCall = await cpu.microsecondsPer(viaRedis.calls);
     const commandsPerCall = await cpu.commandsPer(viaRedis.calls);
-    await redis.close();
     log(`(c) outcomes: ${JSON.stringify(viaRedis.outcomes)}`);
     if (ONLY.has("c")) {
       log(`(c) CPU µs per verification: ${JSON.stringify(cpuPerCall)}`);
@@ -269,6 +265,7 @@ async function main() {
     // After the gateway has stopped: deleting while its last writes commit can deadlock.
     if (e2eAccount) await pg.query(`DELETE FROM "Account" WHERE id = $1`, [e2eAccount]);
     await pg.end();
+    await redis.close();
   }
 }
 

@@ -21,6 +21,7 @@ import { Queue, QueueEvents, Worker as BullWorker, type ConnectionOptions } from
 import pino from "pino";
 import { createClient } from "redis";
 import { createWorkerClient } from "../worker/client";
+import { runLanes } from "./lib/lanes";
 import type { VerifyResult, WorkerRequest } from "../worker/protocol";
 import { createWorker, type Worker, type WorkerHandlers } from "../worker/worker";
 
@@ -137,28 +138,9 @@ async function bull(workerCount: number): Promise<Rpc> {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 async function measure(rpc: Rpc, inFlight: number) {
   for (let i = 0; i < WARMUP_CALLS; i++) await rpc.call();
-  const latencies: number[] = [];
-  const startedAt = performance.now();
-  const endAt = startedAt + BENCH_MS;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < endAt) {
-        const sentAt = performance.now();
-        await rpc.call();
-        latencies.push(performance.now() - sentAt);
-      }
-    }),
-  );
-  const seconds = (performance.now() - startedAt) / 1000;
-  latencies.sort((a, b) => a - b);
-  const ops = latencies.length / seconds;
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), ops };
+  return runLanes(inFlight, BENCH_MS, () => rpc.call());
 }
 
 /** `taken` resolves once the stuck worker's handler holds the request. */
@@ -229,7 +211,7 @@ async function main() {
       for (const inFlight of [1, 20, 50]) {
         const rpc = await open(workers);
         const row = await measure(rpc, inFlight).finally(() => rpc.close());
-        const cells = [row.p50.toFixed(2), row.p99.toFixed(2), Math.round(row.ops)];
+        const cells = [row.p50.toFixed(2), row.p99.toFixed(2), Math.round(row.rps)];
         lines.push(`| ${name} | ${workers} | ${inFlight} | ${cells.join(" | ")} |`);
       }
     }

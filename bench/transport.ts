@@ -7,10 +7,10 @@
  * Run: npx tsx bench/transport.ts   (REDIS_URL, BENCH_SECONDS to override)
  */
 import { randomUUID } from "node:crypto";
-import { performance } from "node:perf_hooks";
 import pino from "pino";
 import { createClient } from "redis";
 import { createWorkerClient } from "../worker/client";
+import { runLanes } from "./lib/lanes";
 import { createWorker, type Worker, type WorkerHandlers } from "../worker/worker";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -32,10 +32,6 @@ async function connect(opened: Redis[]): Promise<Redis> {
   return redis;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 async function measure(workerCount: number, inFlight: number) {
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
   const opened: Redis[] = [];
@@ -55,19 +51,7 @@ async function measure(workerCount: number, inFlight: number) {
   const client = createWorkerClient({ redis: await connect(opened), prefix, deadlineMs: 5000 });
   for (let i = 0; i < WARMUP_CALLS; i++) await client.ping();
 
-  const latencies: number[] = [];
-  const endAt = performance.now() + SECONDS * 1000;
-  const startedAt = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < endAt) {
-        const sentAt = performance.now();
-        await client.ping();
-        latencies.push(performance.now() - sentAt);
-      }
-    }),
-  );
-  const elapsedSeconds = (performance.now() - startedAt) / 1000;
+  const result = await runLanes(inFlight, SECONDS * 1000, () => client.ping());
 
   await client.close();
   for (const worker of workers) await worker.stop();
@@ -77,15 +61,7 @@ async function measure(workerCount: number, inFlight: number) {
   }
   for (const redis of opened) await redis.close();
 
-  latencies.sort((a, b) => a - b);
-  return {
-    workers: workerCount,
-    inFlight,
-    calls: latencies.length,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    opsPerSecond: latencies.length / elapsedSeconds,
-  };
+  return { workers: workerCount, inFlight, ...result };
 }
 
 async function main() {
@@ -103,7 +79,7 @@ async function main() {
         String(row.calls).padStart(8),
         row.p50.toFixed(2).padStart(8),
         row.p99.toFixed(2).padStart(8),
-        Math.round(row.opsPerSecond).toString().padStart(9),
+        Math.round(row.rps).toString().padStart(9),
       ].join(" "),
     );
   }

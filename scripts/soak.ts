@@ -14,10 +14,12 @@
  * RSS is sampled only for the process ids in SOAK_PIDS.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
+import { base32Decode } from "../worker/totp/base32";
+import { hotp, stepAt } from "../worker/totp/hotp";
+import { freePort } from "./free-port";
 
 const env = process.env;
 const MINUTES = Number(env.SOAK_MINUTES ?? 10);
@@ -45,43 +47,8 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-function base32Decode(text: string): Buffer {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const char of text) {
-    value = (value << 5) | alphabet.indexOf(char);
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-function totp(seed: Buffer, step: number): string {
-  const message = Buffer.alloc(8);
-  message.writeUInt32BE(Math.floor(step / 0x1_0000_0000), 0);
-  message.writeUInt32BE(step >>> 0, 4);
-  const mac = createHmac("sha1", seed).update(message).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fff_ffff) % 1_000_000).padStart(6, "0");
-}
-
-const stepNow = () => Math.floor(Date.now() / 30_000);
+const stepNow = () => stepAt(Date.now(), 30);
+const totp = (seed: Buffer, step: number) => hotp(seed, step, "SHA1", 6);
 
 interface Gql {
   data?: Record<string, unknown> | null;

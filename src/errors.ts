@@ -151,7 +151,9 @@ function mapKnownDatabaseError(error: unknown): ApiError | undefined {
   if (prismaCode === "P2025") return notFound("The entity does not exist.");
   // A failure while building the context (the session lookup) arrives wrapped by Apollo.
   const inner = (original as { originalError?: unknown } | undefined)?.originalError;
-  // Text PostgreSQL cannot store (NUL, lone surrogates) is the caller's fault, not a bug.
+  // Text PostgreSQL cannot store (a NUL) is the caller's fault, not a bug. Lone surrogates never
+  // get this far: use-well-formed-text.ts refuses them first, because Prisma fails on them
+  // before PostgreSQL could say so.
   if (hasSqlState(original, UNSTORABLE_TEXT) || hasSqlState(inner, UNSTORABLE_TEXT)) {
     return badInput("A value contains characters that are not allowed.");
   }

@@ -91,16 +91,27 @@ export async function waitForOk(url: string, timeoutMs = 30_000): Promise<void> 
 /** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux this runs on. */
 const TICKS_PER_SECOND = 100;
 
-/** utime + stime of a process in seconds, or NaN when it is gone. */
-export function cpuSecondsOf(pid: number | undefined): number {
+/** A process's command name and CPU seconds (utime + stime), or undefined when it is gone. */
+function readStat(
+  pid: number | string | undefined,
+): { command: string; cpuSeconds: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which is in parentheses and may itself hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    // The command name is in parentheses and may itself hold spaces; the fields follow it.
+    const close = stat.lastIndexOf(")");
+    const fields = stat.slice(close + 2).split(" ");
+    return {
+      command: stat.slice(stat.indexOf("(") + 1, close),
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
+    };
   } catch {
-    return NaN;
+    return undefined;
   }
+}
+
+/** utime + stime of a process in seconds, or NaN when it is gone. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  return readStat(pid)?.cpuSeconds ?? NaN;
 }
 
 /**
@@ -116,13 +127,16 @@ export async function cpuMeter(
     const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
     return read("used_cpu_user") + read("used_cpu_sys");
   };
-  const sample = async () => ({
-    redis: await redisCpu(),
-    bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    // Backends that exit during the workload take their CPU with them: a lower bound.
-    postgres: cpuSecondsOfCommand("postgres"),
-    ...Object.fromEntries(procs.map((p) => [p.name, p.cpuSeconds()])),
-  });
+  const sample = async () => {
+    const own = process.cpuUsage();
+    return {
+      redis: await redisCpu(),
+      bench: (own.user + own.system) / 1e6,
+      // Backends that exit during the workload take their CPU with them: a lower bound.
+      postgres: cpuSecondsOfCommand("postgres"),
+      ...Object.fromEntries(procs.map((p) => [p.name, p.cpuSeconds()])),
+    };
+  };
   const commandCalls = async () => {
     const calls = new Map<string, number>();
     for (const match of (await redis.info("commandstats")).matchAll(/cmdstat_([^:]+):calls=(\d+)/g))
@@ -159,13 +173,8 @@ export function cpuSecondsOfCommand(command: string): number {
   let total = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== command) continue;
-      total += cpuSecondsOf(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
+    const stat = readStat(entry); // undefined when the process ended while we looked
+    if (stat?.command === command) total += stat.cpuSeconds;
   }
   return total;
 }

@@ -5,25 +5,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { createWorkerClient } from "../../worker/client";
-import type { DeviceState } from "../../worker/protocol";
+import { DeviceStateSchema, type DeviceState } from "../../worker/protocol";
 import { provisionSeed } from "../../worker/provision";
 import type { Keyring } from "../../worker/seal/keyring";
 import { base32Decode } from "../../worker/totp/base32";
 import { stepAt, totpAt } from "../../worker/totp/hotp";
 import type { AnyRedis } from "../../worker/redis-connection";
+import { runLanes, type LaneResult } from "./lanes";
 
-export interface PathResult {
-  calls: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  max: number;
+export interface PathResult extends LaneResult {
   outcomes: Record<string, number>;
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 export interface PoolDevice {
@@ -37,19 +28,17 @@ export function makeDevicePool(keyring: Keyring, size: number): PoolDevice[] {
   const accountId = "123456789012";
   return Array.from({ length: size }, () => {
     const deviceId = randomUUID();
-    const sealed = provisionSeed(keyring, { accountId, deviceId });
-    const device: DeviceState = {
-      deviceId,
+    const { base32Seed, sealedSeed, keyId } = provisionSeed(keyring, { accountId, deviceId });
+    // The schema's defaults are AWS's: SHA1, 6 digits, 30 s.
+    const device = DeviceStateSchema.parse({
       accountId,
-      sealedSeed: sealed.sealedSeed,
-      keyId: sealed.keyId,
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
+      deviceId,
+      sealedSeed,
+      keyId,
       drift: 0,
       lastStep: null,
-    };
-    return { device, key: base32Decode(sealed.base32Seed), lastStep: -1 };
+    });
+    return { device, key: base32Decode(base32Seed), lastStep: -1 };
   });
 }
 
@@ -66,7 +55,6 @@ export async function measureRedisPath(options: {
     prefix: options.prefix,
     deadlineMs: 5000,
   });
-  const latencies: number[] = [];
   const outcomes: Record<string, number> = {};
   let next = 0;
   const pick = () => {
@@ -80,45 +68,23 @@ export async function measureRedisPath(options: {
     }
     throw new Error("every synthetic device was used this step; raise BENCH_REDIS_DEVICES");
   };
-  const stopAt = Date.now() + options.durationSeconds * 1000;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    // One source per lane, as many users would be: a single source may only have
-    // `sourceBudget` attempts in flight, so one shared source would measure throttling.
-    Array.from({ length: options.inFlight }, async (_, lane) => {
-      while (Date.now() < stopAt) {
-        const { device, key } = pick();
-        const t0 = process.hrtime.bigint();
-        let outcome: string;
-        try {
-          const result = await client.call(
-            {
-              op: "verify",
-              mode: "login",
-              device,
-              code1: totpAt(key, Date.now()),
-              source: `bench-${lane}`,
-            },
-            { requestId: randomUUID() },
-          );
-          outcome = result.outcome;
-        } catch (error) {
-          outcome = (error as Error).name;
-        }
-        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // One source per lane, as many users would be: a single source may only have
+  // `sourceBudget` attempts in flight, so one shared source would measure throttling.
+  const result = await runLanes(options.inFlight, options.durationSeconds * 1000, async (lane) => {
+    const { device, key } = pick();
+    let outcome: string;
+    try {
+      const request = { op: "verify", mode: "login", device, source: `bench-${lane}` } as const;
+      const reply = await client.call(
+        { ...request, code1: totpAt(key, Date.now()) },
+        { requestId: randomUUID() },
+      );
+      outcome = reply.outcome;
+    } catch (error) {
+      outcome = (error as Error).name;
+    }
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  });
   await client.close();
-  latencies.sort((a, b) => a - b);
-  return {
-    calls: latencies.length,
-    rps: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1] ?? NaN,
-    outcomes,
-  };
+  return { ...result, outcomes };
 }

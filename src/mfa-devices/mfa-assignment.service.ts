@@ -188,7 +188,6 @@ export class MfaAssignmentService {
     });
   }
 
-  /** Runs a code check, recording a refusal in the audit trail before passing it on. */
   /**
    * Enable and resync start alike: codes well-formed before any I/O, then the user and the
    * device as the caller may see them (unknown, foreign and forbidden refused the usual way).
@@ -204,6 +203,7 @@ export class MfaAssignmentService {
     return { codes, user, device };
   }
 
+  /** Runs a code check, recording a refusal in the audit trail before passing it on. */
   private async checked(
     event: AuditEntry,
     check: () => Promise<AcceptedCode>,

@@ -10,6 +10,7 @@ import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScriptRunner, type RedisConnection } from "../../worker/lua/scripts";
 import { connectRedis, type AnyRedis } from "../../worker/redis-connection";
+import { DeviceStateSchema } from "../../worker/protocol";
 import { generateKeyringSpec, parseKeyring } from "../../worker/seal/keyring";
 import { createVerifier, type VerifyRequest } from "../../worker/verify/verifier";
 import { guessesPerYear, parsePolicy } from "../../worker/verify/policy";
@@ -52,20 +53,18 @@ function newDevice() {
     // The worker's clock only guesses which steps to compute; keep it on Redis's offset clock.
     localClock: () => Date.now() + clock.offsetSeconds * 1000,
   });
+  // The schema's defaults are AWS's: SHA1, 6 digits, 30 s.
+  const device = DeviceStateSchema.parse({
+    deviceId,
+    accountId: ACCOUNT,
+    ...sealed,
+    drift: 0,
+    lastStep: null,
+  });
   const request = (code: string, source: string): VerifyRequest => ({
     op: "verify",
     mode: "login",
-    device: {
-      deviceId,
-      accountId: ACCOUNT,
-      sealedSeed: sealed.sealedSeed,
-      keyId: sealed.keyId,
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-      drift: 0,
-      lastStep: null,
-    },
+    device,
     code1: code,
     source,
   });
@@ -136,13 +135,29 @@ describe("brute force against the default policy, over a simulated year", () => 
   it("reports what many sources together get at one device (the per-device layer's rate)", async () => {
     // Not a pass/fail bound of the product: the per-device layer is deliberately short so that
     // nobody can lock a device out for long. Simulated for a week and printed, per year.
+    const policy = parsePolicy({});
     const week = await attack(7 * 86_400, 1000);
     const perYear = Math.round((week.guesses * YEAR) / week.redisElapsed);
+    // What each layer alone allows over the same simulated time.
+    const deviceBound = guessesPerYear(
+      policy.deviceFree,
+      policy.deviceBaseSeconds,
+      policy.deviceCapSeconds,
+      week.redisElapsed,
+    );
+    const oneSourceBound = guessesPerYear(
+      policy.pairFree,
+      policy.pairBaseSeconds,
+      policy.pairCapSeconds,
+      week.redisElapsed,
+    );
     console.log(
       `[brute force, 1000 sources] simulated ${Math.round(week.redisElapsed / 86_400)} days: ` +
         `${week.guesses} guesses checked (≈ ${perYear} a year, chance of success ≈ ` +
         `${((1 - (1 - 3e-6) ** perYear) * 100).toFixed(2)}% a year at the verifier alone)`,
     );
-    expect(week.guesses).toBeGreaterThan(0);
+    // Rotating sources gets past the per-source layer, but the per-device one still holds.
+    expect(week.guesses).toBeGreaterThan(oneSourceBound);
+    expect(week.guesses).toBeLessThanOrEqual(deviceBound);
   }, 120_000);
 });

@@ -8,11 +8,11 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { Client } from "pg";
+import { freePort } from "../../scripts/free-port";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -28,17 +28,6 @@ export async function cleanUpAll(): Promise<void> {
       console.error("cleanup failed:", error);
     }
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
+import { freePort } from "../../scripts/free-port";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
@@ -582,17 +582,6 @@ async function dumpKey(redis: Redis, key: string): Promise<string> {
   if (type === "zset") return (await redis.zRange(key, 0, -1)).join("\n");
   if (type === "hash") return JSON.stringify(await redis.hGetAll(key));
   return type;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 // Fail fast with a clear message when the machine lacks the binary the outage test needs.
