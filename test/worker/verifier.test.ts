@@ -45,15 +45,21 @@ async function freshStep(period: number): Promise<number> {
 interface Options {
   policy?: VerifyPolicyInput;
   runner?: ScriptRunner;
+  /** Claim the per-source budget in a script of its own, as on Redis Cluster. */
+  separateBudget?: boolean;
   localClock?: () => number;
 }
 
 /** A verifier with its own key prefix, removed after the test. */
-function setup(options: Options = {}) {
+function setupVerifier(options: Options = {}) {
   const prefix = `test-verifier-${randomUUID()}`;
   prefixes.push(prefix);
   const verifier = createVerifier({
-    scripts: options.runner ?? createScriptRunner(redis),
+    scripts:
+      options.runner ??
+      (options.separateBudget
+        ? { run: createScriptRunner(redis).run, singleNode: false }
+        : createScriptRunner(redis)),
     keyring,
     prefix,
     policy: options.policy,
@@ -93,6 +99,8 @@ function setup(options: Options = {}) {
     verifier.verify(request, requestId);
   return { prefix, verifier, device, verify };
 }
+
+const setup = setupVerifier;
 
 const login = (device: DeviceState, code1: string, source = "203.0.113.7"): VerifyRequest => ({
   op: "verify",
@@ -262,7 +270,14 @@ describe("enrolment, resync and clock skew", () => {
   }, 40_000);
 });
 
-describe("attempt limits", () => {
+// On a single Redis the verify script checks the per-source budget itself; on Redis Cluster the
+// worker claims it first in a script of its own. Both ways must keep every limit.
+describe.each([
+  ["in the verify script", false],
+  ["claimed separately, as on Redis Cluster", true],
+])("attempt limits, source budget %s", (_, separateBudget) => {
+  const setup = (options: Options = {}) => setupVerifier({ ...options, separateBudget });
+
   it("checks at most pairFree of 200 concurrent wrong guesses from one source", async () => {
     const { device, verify } = setup();
     const d = device();
@@ -329,6 +344,78 @@ describe("attempt limits", () => {
     expect(await verify(login(d.state, d.code(now), "owner"))).toMatchObject({ outcome: "OK" });
   });
 
+  it("locks unknown sources out when many guess together, but never the owner's known source", async () => {
+    // A long first lock, so nothing expires while the test runs.
+    const { device, verify } = setup({ policy: { deviceFree: 3, deviceBaseSeconds: 600 } });
+    const d = device();
+    const now = await freshStep(30);
+    expect((await verify(login(d.state, d.code(now), "owner"))).outcome).toBe("OK");
+    const attackers = [];
+    for (let i = 1; i <= 4; i++)
+      attackers.push(await verify(login(d.state, d.wrongCode(now), `198.51.100.${i}`)));
+    expect(attackers.map((r) => r.outcome)).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED"]);
+    const stranger = await verify(login(d.state, d.code(now + 1), "198.51.100.99"));
+    expect(stranger).toMatchObject({ outcome: "THROTTLED" });
+    if (stranger.outcome === "THROTTLED") expect(stranger.retryAfterSeconds).toBeGreaterThan(500);
+    // The owner's network is known to the device: a typo is checked, and the code accepted.
+    expect(await verify(login(d.state, d.wrongCode(now), "owner"))).toEqual({ outcome: "INVALID" });
+    expect(await verify(login(d.state, d.code(now + 1), "owner"))).toMatchObject({ outcome: "OK" });
+    // The owner's success hands the attackers no fresh allowance: the device stays locked.
+    expect(await verify(login(d.state, d.wrongCode(now), "198.51.100.5"))).toMatchObject({
+      outcome: "THROTTLED",
+    });
+  });
+
+  it("keeps counting other sources' failures across the owner's success", async () => {
+    const { device, verify } = setup({ policy: { deviceFree: 3, deviceBaseSeconds: 600 } });
+    const d = device();
+    const now = await freshStep(30);
+    expect((await verify(login(d.state, d.code(now), "owner"))).outcome).toBe("OK");
+    for (const source of ["198.51.100.1", "198.51.100.2"])
+      expect((await verify(login(d.state, d.wrongCode(now), source))).outcome).toBe("INVALID");
+    expect((await verify(login(d.state, d.code(now + 1), "owner"))).outcome).toBe("OK");
+    // Had the success reset the device-wide count, this would be its first failure, not its third.
+    expect((await verify(login(d.state, d.wrongCode(now), "198.51.100.3"))).outcome).toBe(
+      "INVALID",
+    );
+    expect(await verify(login(d.state, d.wrongCode(now), "198.51.100.4"))).toMatchObject({
+      outcome: "THROTTLED",
+    });
+  });
+
+  it("takes the owner's own typos from a new network back out of the device-wide count", async () => {
+    const { device, verify } = setup({ policy: { deviceFree: 3, deviceBaseSeconds: 600 } });
+    const d = device();
+    const now = await freshStep(30);
+    for (let i = 0; i < 2; i++)
+      expect((await verify(login(d.state, d.wrongCode(now), "cafe"))).outcome).toBe("INVALID");
+    expect((await verify(login(d.state, d.code(now), "cafe"))).outcome).toBe("OK");
+    // Three more failures from strangers before the lock: the owner's two typos do not count.
+    const strangers = [];
+    for (let i = 1; i <= 4; i++)
+      strangers.push(await verify(login(d.state, d.wrongCode(now), `198.51.100.${i}`)));
+    expect(strangers.map((r) => r.outcome)).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED"]);
+  });
+
+  it("remembers only the most recent knownSourcesKept sources of a device", async () => {
+    const { device, verify } = setup({
+      policy: { deviceFree: 1, deviceBaseSeconds: 600, knownSourcesKept: 1 },
+    });
+    const d = device();
+    const now = await freshStep(30);
+    expect((await verify(login(d.state, d.code(now), "home"))).outcome).toBe("OK");
+    expect((await verify(login(d.state, d.code(now + 1), "office"))).outcome).toBe("OK");
+    expect((await verify(login(d.state, d.wrongCode(now), "198.51.100.1"))).outcome).toBe(
+      "INVALID",
+    );
+    expect(await verify(login(d.state, d.wrongCode(now), "home"))).toMatchObject({
+      outcome: "THROTTLED",
+    });
+    expect(await verify(login(d.state, d.wrongCode(now), "office"))).toEqual({
+      outcome: "INVALID",
+    });
+  });
+
   it("throttles one source spraying wrong codes over many devices, but not other sources", async () => {
     const { device, verify } = setup({ policy: { sourceBudget: 5, sourceWindowSeconds: 60 } });
     const now = await redisStep();
@@ -345,6 +432,23 @@ describe("attempt limits", () => {
     expect(await verify(login(victim.state, victim.code(now), "owner"))).toMatchObject({
       outcome: "OK",
     });
+  });
+
+  it("answers a retry with its first result after its source has run out of budget", async () => {
+    const { device, verify } = setup({ policy: { sourceBudget: 2, sourceWindowSeconds: 60 } });
+    const d = device();
+    const now = await redisStep();
+    const id = randomUUID();
+    const first = await verify(login(d.state, d.code(now), "spender"), id);
+    expect(first.outcome).toBe("OK");
+    for (const other of [device(), device()])
+      expect((await verify(login(other.state, other.wrongCode(now), "spender"))).outcome).toBe(
+        "INVALID",
+      );
+    expect(await verify(login(d.state, d.wrongCode(now), "spender"))).toMatchObject({
+      outcome: "THROTTLED",
+    });
+    expect(await verify(login(d.state, d.code(now), "spender"), id)).toEqual(first);
   });
 
   it("leaves no key without an expiry, so every lock is temporary", async () => {
@@ -368,6 +472,11 @@ describe("attempt limits", () => {
   it("allows a single source fewer than 100 guesses a year by default", () => {
     const { pairFree, pairBaseSeconds, pairCapSeconds } = DEFAULT_POLICY;
     expect(guessesPerYear(pairFree, pairBaseSeconds, pairCapSeconds)).toBe(93);
+  });
+
+  it("allows any number of unknown sources together fewer than 100 guesses a year by default", () => {
+    const { deviceFree, deviceBaseSeconds, deviceCapSeconds } = DEFAULT_POLICY;
+    expect(guessesPerYear(deviceFree, deviceBaseSeconds, deviceCapSeconds)).toBe(80);
   });
 });
 

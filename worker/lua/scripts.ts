@@ -2,13 +2,14 @@
  * Loads the worker's Lua scripts from this folder at startup and runs them by SHA with a
  * NOSCRIPT fallback, on a single Redis or a Redis Cluster alike.
  *
- * Each script's key count is in its file name (`verify-5.lua`), as in BullMQ, so a call with
+ * Each script's key count is in its file name (`verify-7.lua`), as in BullMQ, so a call with
  * the wrong number of keys fails here instead of silently reading the wrong ARGV.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { createClient, createCluster } from "redis";
+import { isCluster } from "../redis-connection";
 
 /**
  * Any node-redis v5 connection the worker can run scripts on; other modules import this.
@@ -27,6 +28,11 @@ export interface LuaScript {
 
 export interface ScriptRunner {
   run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown>;
+  /**
+   * True on a single Redis, where one script may touch keys of any slot. The verifier then
+   * checks the per-source budget inside its device script instead of in a call of its own.
+   */
+  readonly singleNode?: boolean;
 }
 
 /** The scripts the verifier needs, by role. */
@@ -44,7 +50,7 @@ const FILE_PATTERN = /^([a-z][a-z-]*)-(\d+)\.lua$/;
  */
 export function defaultScriptDir(): string {
   const candidates = [__dirname, path.resolve(__dirname, "../../../worker/lua")];
-  const found = candidates.find((dir) => existsSync(path.join(dir, "verify-5.lua")));
+  const found = candidates.find((dir) => existsSync(path.join(dir, "verify-7.lua")));
   if (!found) throw new Error(`Lua scripts not found in ${candidates.join(" or ")}`);
   return found;
 }
@@ -103,6 +109,7 @@ function isNoScript(error: unknown): boolean {
 export function createScriptRunner(connection: RedisConnection): ScriptRunner {
   const redis: Evaluator = connection;
   return {
+    singleNode: !isCluster(connection),
     async run(script, keys, args) {
       if (keys.length !== script.numberOfKeys) {
         throw new Error(`${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);

@@ -44,11 +44,27 @@ export const VerifyPolicySchema = z
      */
     pairMemorySeconds: seconds.default(180 * DAY),
 
-    /** Layer b, per device across all sources: slows a distributed attacker, never locks long. */
-    deviceFree: z.number().int().min(1).default(20),
+    /**
+     * Layer b, per device across the sources not known to it (see below): stops many sources
+     * guessing together. It never holds back a known source, so it cannot lock the owner out,
+     * and may therefore lock for days: with 10 / 1 s / 7 days, any number of sources together
+     * get at most 80 guesses a year at one device. (When it also held back the owner it had to
+     * stay at 15 minutes, which let a thousand sources guess ~36,500 times a year.)
+     */
+    deviceFree: z.number().int().min(1).default(10),
     deviceBaseSeconds: seconds.default(1),
-    deviceCapSeconds: seconds.default(15 * 60),
-    deviceMemorySeconds: seconds.default(DAY),
+    deviceCapSeconds: seconds.default(7 * DAY),
+    /**
+     * As for the pair layer: waiting for the count to lapse must cost more than guessing at the
+     * cap rate (10 free + ~20 ramp guesses at 7 days each ≈ 210 days).
+     */
+    deviceMemorySeconds: seconds.default(210 * DAY),
+    /**
+     * A source that has succeeded on a device within this long is known to it: the owner's
+     * networks. Only the most recent `knownSourcesKept` are remembered per device.
+     */
+    knownSourceMemorySeconds: seconds.default(90 * DAY),
+    knownSourcesKept: z.number().int().min(1).max(1000).default(20),
 
     /** Layer c, per source across all devices: a fixed-window failure budget. */
     sourceBudget: z.number().int().min(1).default(30),

@@ -1,6 +1,6 @@
 /**
  * The worker's verification core: unseal the seed, find which steps the submitted code(s)
- * match, then let one atomic Lua script per device decide with Redis TIME (see verify-5.lua).
+ * match, then let one atomic Lua script per device decide with Redis TIME (see verify-7.lua).
  *
  * The worker's own clock only chooses which steps to compute; it never decides. If its guess
  * does not cover the script's window, the script changes nothing and says so, and the worker
@@ -80,7 +80,10 @@ export function verifierKeys(
     pairFailures: `${device}:src:${sourceHash}`,
     burntSteps: `${device}:burn`,
     result: `${device}:res:${requestId}`,
+    knownSources: `${device}:known`,
     sourceBudget: `${prefix}:{s:${sourceHash}}:budget`,
+    /** Stands in for the source budget in the verify script where that lives in another slot. */
+    noSourceBudget: `${device}:budget-elsewhere`,
   };
 }
 
@@ -132,6 +135,9 @@ export function createVerifier(deps: VerifierDeps): Verifier {
   const lua = deps.lua ?? loadWorkerScripts();
   const localClock = deps.localClock ?? Date.now;
   const { scripts, keyring, prefix } = deps;
+  // On a single Redis the verify script checks the per-source budget itself: one script call
+  // per verification instead of three (claim, verify, refund). README "Benchmarks".
+  const budgetInScript = scripts.singleNode === true;
   // Redis TIME minus the local clock, learnt from every script reply.
   let offsetMs = 0;
 
@@ -171,12 +177,8 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     seed: Buffer,
   ): Promise<VerifyResult> {
     const window = windowFor(request, policy);
-    const keys = verifierKeys(
-      prefix,
-      request.device.deviceId,
-      hashSource(request.source),
-      requestId,
-    );
+    const sourceHash = hashSource(request.source);
+    const keys = verifierKeys(prefix, request.device.deviceId, sourceHash, requestId);
     const fingerprint = createHmac("sha256", seed)
       .update(JSON.stringify([request.mode, request.source, request.code1, request.code2 ?? ""]))
       .digest("hex")
@@ -188,21 +190,23 @@ export function createVerifier(deps: VerifierDeps): Verifier {
         .run(lua.sourceBudget, [keys.sourceBudget], ["refund", ...budgetArgs])
         .catch(() => undefined);
 
-    // Claim first, alone: the verify script begins with the same stored-result check, so the
-    // separate read is only needed when the claim is refused (a retry must still get its first
-    // answer when its source has since run out of budget). This saves one script call on every
-    // verification that has budget, which is almost all of them (see README "Benchmarks").
-    const [allowed, retryAfterSeconds] = integers(
-      await scripts.run(lua.sourceBudget, [keys.sourceBudget], ["claim", ...budgetArgs]),
-      2,
-    );
-    if (allowed !== 1) {
-      const [found, ...storedReply] = integers(
-        await scripts.run(lua.storedResult, [keys.result], [fingerprint]),
-        4,
+    if (!budgetInScript) {
+      // Redis Cluster: the budget lives in the source's slot, so it is claimed first, alone.
+      // The verify script begins with the same stored-result check, so the separate read is
+      // only needed when the claim is refused (a retry must still get its first answer when its
+      // source has since run out of budget).
+      const [allowed, retryAfterSeconds] = integers(
+        await scripts.run(lua.sourceBudget, [keys.sourceBudget], ["claim", ...budgetArgs]),
+        2,
       );
-      if (found === 1) return toResult(storedReply[0]!, storedReply[1]!, storedReply[2]!);
-      return { outcome: "THROTTLED", retryAfterSeconds: Math.max(1, retryAfterSeconds!) };
+      if (allowed !== 1) {
+        const [found, ...storedReply] = integers(
+          await scripts.run(lua.storedResult, [keys.result], [fingerprint]),
+          4,
+        );
+        if (found === 1) return toResult(storedReply[0]!, storedReply[1]!, storedReply[2]!);
+        return { outcome: "THROTTLED", retryAfterSeconds: Math.max(1, retryAfterSeconds!) };
+      }
     }
 
     const { device } = request;
@@ -228,6 +232,11 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       policy.deviceMemorySeconds,
       policy.resultTtlSeconds,
       policy.watermarkTtlSeconds,
+      sourceHash,
+      policy.knownSourceMemorySeconds,
+      policy.knownSourcesKept,
+      budgetInScript ? 1 : 0,
+      ...budgetArgs,
     ];
     const deviceKeys = [
       keys.watermark,
@@ -235,6 +244,8 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       keys.pairFailures,
       keys.burntSteps,
       keys.result,
+      keys.knownSources,
+      budgetInScript ? keys.sourceBudget : keys.noSourceBudget,
     ];
 
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -250,10 +261,10 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       // Everything but a fresh INVALID was not a failed guess: give the source its claim back.
       // Not awaited: it is written before the answer on this connection, so Redis applies it
       // before the gateway can read the reply, and the verification does not wait a round trip.
-      if (code !== 1 || fromStore === 1) void refundBudget();
+      if (!budgetInScript && (code !== 1 || fromStore === 1)) void refundBudget();
       return toResult(code, a, b);
     }
-    await refundBudget();
+    if (!budgetInScript) await refundBudget();
     throw new VerifierError("UNAVAILABLE", SCRIPT_CODES[5]);
   }
 

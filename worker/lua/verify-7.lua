@@ -5,10 +5,15 @@
   and stores the result under the request id. Every key hashes to the device's slot.
 
   KEYS[1] watermark       <prefix>:{d:<device>}:wm            highest accepted step
-  KEYS[2] device fails    <prefix>:{d:<device>}:fail          hash n, until (ms), all sources
+  KEYS[2] device fails    <prefix>:{d:<device>}:fail          hash n, until (ms), unknown sources
   KEYS[3] pair fails      <prefix>:{d:<device>}:src:<source>  hash n, until (ms), this source
   KEYS[4] burnt steps     <prefix>:{d:<device>}:burn          zset of steps revealed by CLOCK_SKEW
   KEYS[5] result          <prefix>:{d:<device>}:res:<request> "fingerprint|code|a|b"
+  KEYS[6] known sources   <prefix>:{d:<device>}:known         zset source hash -> last success (ms)
+  KEYS[7] source budget   <prefix>:{s:<source>}:budget        failures of this source, all devices
+                          (on Redis Cluster, where that key lives in another slot, an unused key
+                          in the device's slot: the worker claims the budget beforehand with
+                          source-budget-1.lua and passes ARGV[25] = "0")
 
   ARGV[1]  mode            "login" (one code) or "pair" (two consecutive codes: enrol, resync)
   ARGV[2]  fingerprint     HMAC of the request under the seed; a reused request id must match
@@ -24,6 +29,16 @@
   ARGV[12] pair free       ARGV[13] pair base ms   ARGV[14] pair cap ms   ARGV[15] pair memory s
   ARGV[16] device free     ARGV[17] device base ms ARGV[18] device cap ms ARGV[19] device memory s
   ARGV[20] result ttl s    ARGV[21] watermark ttl s
+  ARGV[22] source hash     ARGV[23] known-source memory s   ARGV[24] known sources kept
+  ARGV[25] budget here     "1": check and charge KEYS[7] in this script; "0": the worker did
+  ARGV[26] budget limit    ARGV[27] budget window s
+
+  Known sources: a source that has succeeded on this device within the known-source memory is
+  the owner's (or shares the owner's network). The device-wide layer (KEYS[2]) neither counts
+  its failures nor locks it out: it exists to stop many sources guessing together, and that
+  must not let them lock the owner out. So it can lock unknown sources for days, where a layer
+  that also held back the owner would have to stay short (15 minutes let a thousand sources
+  guess about 36,500 times a year). A known source is held back by its own pair layer.
 
   Returns {code, a, b, nowMs, fromStore}:
     0 OK a=step b=drift   1 INVALID   2 REPLAYED   3 THROTTLED a=retryAfterSeconds
@@ -67,12 +82,34 @@ local lo, hi = centre - radius, centre + radius
 if mode == 'pair' then hi = hi - 1 end -- s + 1 must lie in the window too
 if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0} end
 
+-- The per-source budget, when it lives on this Redis: refused without counting, and without
+-- storing the refusal, exactly as a refused claim by source-budget-1.lua.
+local budgetHere = ARGV[25] == '1'
+if budgetHere then
+  local used = tonumber(redis.call('GET', KEYS[7]) or '0')
+  if used >= tonumber(ARGV[26]) then
+    local ttl = redis.call('PTTL', KEYS[7])
+    if ttl < 0 then
+      -- A counter without expiry would be a permanent lock; restore the window.
+      redis.call('EXPIRE', KEYS[7], ARGV[27])
+      ttl = tonumber(ARGV[27]) * 1000
+    end
+    return {3, math.max(1, math.ceil(ttl / 1000)), 0, nowMs, 0}
+  end
+end
+
+local sourceHash = ARGV[22]
+local knownMemoryMs = tonumber(ARGV[23]) * 1000
+local lastSuccess = tonumber(redis.call('ZSCORE', KEYS[6], sourceHash) or '')
+local known = lastSuccess ~= nil and lastSuccess > nowMs - knownMemoryMs
+
 -- Each counter as it stands: {n, until}. Read once, for the lock check and for any refund.
 local pairBefore = redis.call('HMGET', KEYS[3], 'n', 'until')
 local deviceBefore = redis.call('HMGET', KEYS[2], 'n', 'until')
 
 -- Attempts made while locked are not counted, so an attacker cannot extend a lock.
-local lockEnd = math.max(tonumber(pairBefore[2] or '0'), tonumber(deviceBefore[2] or '0'))
+local lockEnd = tonumber(pairBefore[2] or '0')
+if not known then lockEnd = math.max(lockEnd, tonumber(deviceBefore[2] or '0')) end
 if lockEnd > nowMs then
   return finish(3, math.max(1, math.ceil((lockEnd - nowMs) / 1000)), 0)
 end
@@ -94,7 +131,9 @@ local function refund(key, before)
   end
 end
 spend(KEYS[3], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15])
-spend(KEYS[2], tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19])
+if not known then
+  spend(KEYS[2], tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19])
+end
 
 local watermark = tonumber(redis.call('GET', KEYS[1]) or '')
 if pgLastStep and (not watermark or pgLastStep > watermark) then watermark = pgLastStep end
@@ -127,15 +166,33 @@ if mode == 'pair' then shown = 1 end
 if accepted then
   local newWatermark = accepted + shown
   redis.call('SET', KEYS[1], int(newWatermark), 'EX', ARGV[21])
-  redis.call('DEL', KEYS[2], KEYS[3])
+  if not known then
+    -- This source's own earlier failures were the owner's typos, not guesses by others: take
+    -- them back out of the device-wide count. Other sources' failures stay counted, so an
+    -- owner's success never hands a distributed attacker a fresh allowance.
+    -- The count goes back to before this attempt, less those failures, and the lock with it.
+    local remaining = tonumber(deviceBefore[1] or '0') - tonumber(pairBefore[1] or '0')
+    if remaining > 0 then refund(KEYS[2], {int(remaining), deviceBefore[2]})
+    else redis.call('DEL', KEYS[2]) end
+  end
+  redis.call('DEL', KEYS[3])
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', int(newWatermark))
+  -- Remember the source, keeping only the most recent few so the set stays small. A source
+  -- remembered within the last hour is left as it is: most sign-ins come from known networks,
+  -- and an hour is nothing against the memory of months.
+  if not (known and lastSuccess > nowMs - 3600000) then
+    if redis.call('ZADD', KEYS[6], nowMs, sourceHash) == 1 then
+      redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -1 - tonumber(ARGV[24]))
+    end
+    redis.call('EXPIRE', KEYS[6], ARGV[23])
+  end
   return finish(0, newWatermark, clamp(newWatermark - nowStep, driftLimit))
 end
 
 if replayed then
   -- A genuine but used code proves possession; it is not a guess.
   refund(KEYS[3], pairBefore)
-  refund(KEYS[2], deviceBefore)
+  if not known then refund(KEYS[2], deviceBefore) end
   return finish(2, 0, 0)
 end
 
@@ -151,8 +208,13 @@ if #skewed > 0 then
   end
   redis.call('EXPIRE', KEYS[4], ARGV[21])
   refund(KEYS[3], pairBefore)
-  refund(KEYS[2], deviceBefore)
+  if not known then refund(KEYS[2], deviceBefore) end
   return finish(4, nearest + shown - nowStep, 0)
 end
 
+if budgetHere then
+  -- Charged only now, for a fresh failure: within one atomic script that is the same as
+  -- spending first and refunding every other outcome (as the separate claim must), and cheaper.
+  if redis.call('INCR', KEYS[7]) == 1 then redis.call('EXPIRE', KEYS[7], ARGV[27]) end
+end
 return finish(1, 0, 0)
