@@ -86,8 +86,8 @@ export function rootRecoveryCompletedNotice(accountId: string, sourceIp: string)
     body:
       `The root user of account ${accountId} proved the account's email and phone and signed ` +
       `in without its MFA device, from ${sourceIp}. That session may only deactivate the ` +
-      "root user's MFA device and set up a new one.\n\nIf this was not you, change the root " +
-      "password now." +
+      "root user's MFA device and set up a new one; every other session of the root user " +
+      "was signed out.\n\nIf this was not you, change the root password now." +
       SIGN_OFF,
   };
 }

@@ -213,6 +213,12 @@ export class RootRecoveryService {
         },
       });
       if (!root) return null;
+      // Whoever holds the lost device may also hold a session of root's: sign every one out,
+      // so that after a recovery only the recovery session stands.
+      const revoked = await tx.session.updateMany({
+        where: { userId: root.id, revokedAt: null, expiresAt: { gt: now } },
+        data: { revokedAt: now },
+      });
       const session = await this.sessions.issue(
         root,
         {
@@ -223,7 +229,10 @@ export class RootRecoveryService {
         },
         tx,
       );
-      await this.audit.record({ ...event, actorUserId: root.id }, tx);
+      await this.audit.record(
+        { ...event, actorUserId: root.id, detail: { sessionsSignedOut: revoked.count } },
+        tx,
+      );
       await enqueue(tx, {
         accountId: recovery.accountId,
         channel: "EMAIL",

@@ -146,6 +146,24 @@ describe("recovering the root user", () => {
     );
   });
 
+  it("signs out every other session of root, and says so", async () => {
+    const { account, started, emailCode, phoneCode } = await rootWithLostDevice();
+    const LIST = "{ virtualMfaDevices(first: 1) { edges { node { serialNumber } } } }";
+    ok(await stack.gql(LIST, {}, account.rootToken));
+    const done = ok(
+      await complete(started.recoveryToken, emailCode, phoneCode),
+    ).completeRootRecovery;
+    expect(errorCode(await stack.gql(LIST, {}, account.rootToken))).toBe("UNAUTHENTICATED");
+    // The recovery session itself stands.
+    expect(ok(await actionsOf(stack, done.session.token).createDevice("replacement"))).toBeTruthy();
+    const event = await stack.db.auditEvent.findFirst({
+      where: { accountId: account.accountId, action: "CompleteRootRecovery", outcome: "success" },
+    });
+    expect(event?.detail).toEqual({ sessionsSignedOut: 1 });
+    const [notice] = await outboxOf(stack, account.accountId, "root-recovery-completed");
+    expect(notice?.body).toContain("every other session of the root user was signed out");
+  });
+
   it("stores only hashes of the token and the codes", async () => {
     const { account, started, emailCode, phoneCode } = await rootWithLostDevice();
     const [row] = await stack.db.rootRecovery.findMany({ where: { accountId: account.accountId } });
