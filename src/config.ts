@@ -122,6 +122,17 @@ const GatewayConfigSchema = z.object({
   SMTP_FROM: z.string().min(3).max(256).default("Virtual MFA <no-reply@localhost>"),
   /** SMS are POSTed here as JSON {id, to, body}; without it, SMS are written to the log only. */
   SMS_WEBHOOK_URL: z.string().url().optional(),
+
+  // Deleting rows whose life has ended (src/maintenance/expired-rows.ts).
+  /** Run the cleaner in this gateway process; any number of gateways may run it. */
+  EXPIRED_ROWS_CLEANUP_ENABLED: bool.default(true),
+  /** How often the cleaner runs. */
+  EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS: int(10, 7 * 24 * 3600).default(3600),
+  /**
+   * How long ended rows are kept before they are deleted: sessions and MFA challenges and root
+   * recoveries past their expiry, outbox messages sent or failed. The audit log is never deleted.
+   */
+  EXPIRED_ROWS_RETENTION_HOURS: int(1, 24 * 366).default(7 * 24),
 });
 
 /**

@@ -10,6 +10,7 @@ import { createLogger } from "./logger";
 import { instrumentWorkerClient } from "./observability/instrumented-worker";
 import { createGatewayMetrics } from "./observability/metrics";
 import { startOutboxSender } from "./notifications/outbox-sender";
+import { startExpiredRowsCleaner } from "./maintenance/expired-rows";
 import { createGateway } from "./server";
 import { createServices } from "./services";
 import { createWorkerClient } from "../worker/client";
@@ -52,6 +53,7 @@ async function main() {
   const gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(config.PORT, config.HOST);
   const outbox = startOutboxSender(services);
+  const cleaner = startExpiredRowsCleaner(services);
   logger.info({ url }, "gateway listening");
   console.log(`GraphQL gateway ready at ${url}`);
 
@@ -68,6 +70,7 @@ async function main() {
       logger.info({ signal }, "shutdown: stopping the outbox sender");
       await outbox.stop();
     }
+    await cleaner?.stop();
     logger.info({ signal }, "shutdown: draining HTTP requests");
     await gateway.stop();
     logger.info("shutdown: closing worker client");

@@ -1,0 +1,115 @@
+/**
+ * Deletes rows whose life has ended, so the tables the sign-in path writes on every request do
+ * not grow for ever: sessions, MFA challenges and root recoveries past their expiry, and outbox
+ * messages sent or given up on, once EXPIRED_ROWS_RETENTION_HOURS have passed (kept that long
+ * for investigations; the audit log, which records every one of them, is never deleted).
+ *
+ * It deletes in batches, each its own short statement, so it never holds many locks or one long
+ * transaction. Any number of gateways may run it: `FOR UPDATE SKIP LOCKED` lets two cleaners (or
+ * a cleaner and a sender) pass each other's rows instead of waiting on them.
+ */
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config";
+import type { Db } from "../db";
+
+/** Each table and what "ended before the cutoff ($1)" means for it. Fixed text, no input. */
+const ENDED_ROWS = {
+  Session: `"expiresAt" < $1`,
+  MfaChallenge: `"expiresAt" < $1`,
+  RootRecovery: `"expiresAt" < $1`,
+  OutboxMessage: `("sentAt" < $1 OR "failedAt" < $1)`,
+} as const;
+
+export type CleanedTable = keyof typeof ENDED_ROWS;
+export type CleanupCounts = Record<CleanedTable, number>;
+
+export interface ExpiredRowsCleanerOptions {
+  db: Db;
+  logger: Logger;
+  config: Pick<
+    GatewayConfig,
+    "EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS" | "EXPIRED_ROWS_RETENTION_HOURS"
+  >;
+  /** Rows deleted per statement. Default 1000. */
+  batchSize?: number;
+  /** For tests: the current time. */
+  now?: () => Date;
+}
+
+export interface ExpiredRowsCleaner {
+  /** Deletes every row that ended before the retention cutoff; counts per table. */
+  runOnce(): Promise<CleanupCounts>;
+  start(): void;
+  /** Stops the schedule and waits for a round in progress. */
+  stop(): Promise<void>;
+}
+
+export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): ExpiredRowsCleaner {
+  const { db, config } = options;
+  const logger = options.logger.child({ component: "expired-rows" });
+  const batchSize = options.batchSize ?? 1000;
+  const now = options.now ?? (() => new Date());
+
+  async function deleteEnded(table: CleanedTable, cutoff: Date): Promise<number> {
+    const sql =
+      `DELETE FROM "${table}" WHERE "id" IN (SELECT "id" FROM "${table}" ` +
+      `WHERE ${ENDED_ROWS[table]} LIMIT $2 FOR UPDATE SKIP LOCKED)`;
+    let total = 0;
+    for (;;) {
+      const deleted = await db.$executeRawUnsafe(sql, cutoff, batchSize);
+      total += deleted;
+      if (deleted < batchSize) return total;
+    }
+  }
+
+  async function runOnce(): Promise<CleanupCounts> {
+    const cutoff = new Date(now().getTime() - config.EXPIRED_ROWS_RETENTION_HOURS * 3_600_000);
+    const counts = {} as CleanupCounts;
+    for (const table of Object.keys(ENDED_ROWS) as CleanedTable[]) {
+      counts[table] = await deleteEnded(table, cutoff);
+    }
+    return counts;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = true;
+
+  const tick = () => {
+    running = runOnce()
+      .then((counts) => logger.info({ deleted: counts }, "deleted ended rows"))
+      .catch((error: unknown) => logger.error({ err: error }, "deleting ended rows failed"))
+      .then(() => {
+        if (!stopped) {
+          timer = setTimeout(tick, config.EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS * 1000);
+          timer.unref();
+        }
+      });
+  };
+
+  return {
+    runOnce,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      tick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+/** What src/main.ts calls: a started cleaner, or null when EXPIRED_ROWS_CLEANUP_ENABLED is off. */
+export function startExpiredRowsCleaner(services: {
+  db: Db;
+  logger: Logger;
+  config: GatewayConfig;
+}): ExpiredRowsCleaner | null {
+  if (!services.config.EXPIRED_ROWS_CLEANUP_ENABLED) return null;
+  const cleaner = createExpiredRowsCleaner(services);
+  cleaner.start();
+  return cleaner;
+}
