@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 import { ConfigError, loadGatewayConfig } from "./config";
-import { createDb } from "./db";
+import { createDatabase } from "./db";
 import { createLogger } from "./logger";
 import { instrumentWorkerClient } from "./observability/instrumented-worker";
 import { createGatewayMetrics } from "./observability/metrics";
@@ -28,7 +28,7 @@ async function main() {
     throw error;
   }
   const logger = createLogger("gateway", config.LOG_LEVEL);
-  const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const { db, sql } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const redis = await connectRedis({
     url: config.REDIS_URL,
     clusterNodes: config.REDIS_CLUSTER_NODES,
@@ -49,7 +49,7 @@ async function main() {
     }),
     metrics,
   );
-  const services = createServices({ config, db, worker, logger });
+  const services = createServices({ config, db, sql, worker, logger });
   const gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(config.PORT, config.HOST);
   const outbox = startOutboxSender(services);

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config";
-import type { Db } from "./db";
+import type { Db, HotSql } from "./db";
 import type { WorkerClient } from "../worker/client";
 import { AuditService } from "./audit/audit.service";
 import { AccountService } from "./accounts/account.service";
@@ -44,12 +44,14 @@ export interface Services {
 export function createServices(deps: {
   config: GatewayConfig;
   db: Db;
+  /** The same pool as `db`, for the few hot statements (src/db.ts). */
+  sql: HotSql;
   worker: WorkerClient;
   logger: Logger;
 }): Services {
   const { config, db } = deps;
   const audit = new AuditService(db);
-  const sessions = new SessionService(db);
+  const sessions = new SessionService(db, deps.sql);
   const users = new UserService(db, audit);
   const codeVerification = new CodeVerificationService(db, deps.worker, deps.logger);
   const mfaDevices = new MfaDeviceService(db, deps.worker, audit, users, config, deps.logger);
@@ -72,7 +74,7 @@ export function createServices(deps: {
     sessions,
     signIn,
     mfaChallenges,
-    stepUp: new StepUpService(db, audit, codeVerification, mfaFailures),
+    stepUp: new StepUpService(deps.sql, audit, codeVerification, mfaFailures),
     recoveryCodes,
     rootRecovery: new RootRecoveryService(db, signIn, sessions, audit, config),
     users,

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../context";
-import type { Db } from "../db";
+import type { HotSql } from "../db";
 import type { AuditService } from "../audit/audit.service";
 import { ApiError, badInput, ErrorCode, forbidden, unauthenticated } from "../errors";
 import { checkSerialNumber } from "../common/iam-names";
@@ -41,7 +41,7 @@ export interface StepUpRequest {
 
 export class StepUpService {
   constructor(
-    private readonly db: Db,
+    private readonly sql: HotSql,
     private readonly audit: AuditService,
     private readonly verification: CodeVerificationService,
     private readonly failures: MfaFailureService,
@@ -81,28 +81,42 @@ export class StepUpService {
     });
     // The watermark update is recordAcceptedStep's (code-verification.service.ts), inlined so
     // the whole grant is one round trip: it only moves up, and the drift follows the top step.
-    await this.db.$executeRaw`
-      WITH "watermark" AS (
-        UPDATE "VirtualMfaDevice"
-        SET "drift" = CASE WHEN "lastStep" IS NULL OR "lastStep" <= ${accepted.step}
-                           THEN ${accepted.drift}::int ELSE "drift" END,
-            "lastStep" = GREATEST("lastStep", ${accepted.step}::int)
-        WHERE "id" = ${device.id}::uuid
-      ), "streak" AS (
-        UPDATE "User" SET "mfaFailureStreak" = 0
-        WHERE "id" = ${principal.userId} AND "mfaFailureStreak" <> 0
-      ), "audit" AS (
-        INSERT INTO "AuditEvent"
-          ("accountId", "actorUserId", "action", "entityType", "entityId", "outcome",
-           "sourceIp", "requestId", "detail")
-        VALUES (${principal.accountId}, ${principal.userId}, 'GetSessionToken', 'User',
-                ${principal.userId}, 'success', ${meta.sourceIp}, ${meta.requestId},
-                ${detail}::jsonb)
-      )
-      INSERT INTO "Session"
-        ("id", "tokenHash", "accountId", "userId", "kind", "mfaAuthenticated", "expiresAt")
-      VALUES (${randomUUID()}::uuid, ${hashToken(token)}, ${principal.accountId},
-              ${principal.userId}, ${SessionKind.STS}, true, ${expiresAt})`;
+    // On `pg` directly, as the hottest statement there is (src/db.ts, HotSql).
+    await this.sql.rows(
+      `WITH "watermark" AS (
+         UPDATE "VirtualMfaDevice"
+         SET "drift" = CASE WHEN "lastStep" IS NULL OR "lastStep" <= $1::int
+                            THEN $2::int ELSE "drift" END,
+             "lastStep" = GREATEST("lastStep", $1::int)
+         WHERE "id" = $3::uuid
+       ), "streak" AS (
+         UPDATE "User" SET "mfaFailureStreak" = 0
+         WHERE "id" = $4 AND "mfaFailureStreak" <> 0
+       ), "audit" AS (
+         INSERT INTO "AuditEvent"
+           ("accountId", "actorUserId", "action", "entityType", "entityId", "outcome",
+            "sourceIp", "requestId", "detail")
+         VALUES ($5, $4, 'GetSessionToken', 'User', $4, 'success', $6, $7, $8::jsonb)
+       )
+       INSERT INTO "Session"
+         ("id", "tokenHash", "accountId", "userId", "kind", "mfaAuthenticated", "expiresAt")
+       VALUES ($9::uuid, $10, $5, $4, $11, true, $12::timestamp)`,
+      [
+        accepted.step,
+        accepted.drift,
+        device.id,
+        principal.userId,
+        principal.accountId,
+        meta.sourceIp,
+        meta.requestId,
+        detail,
+        randomUUID(),
+        hashToken(token),
+        SessionKind.STS,
+        expiresAt.toISOString(),
+      ],
+      "step-up-grant",
+    );
     return {
       session: {
         token,
@@ -120,16 +134,17 @@ export class StepUpService {
     userId: string,
     serialNumber: string,
   ): Promise<(VerifiableDevice & { serialNumber: string; user: UserRow }) | null> {
-    const [row] = await this.db.$queryRaw<
-      (VerifiableDevice & OwnerColumns & { serialNumber: string })[]
-    >`
-      SELECT d."id"::text AS "id", d."accountId", d."serialNumber", d."sealedSeed", d."keyId",
-             d."algorithm", d."digits", d."period", d."drift", d."lastStep",
-             u."id" AS "ownerId", u."userName" AS "ownerUserName", u."arn" AS "ownerArn",
-             u."path" AS "ownerPath", u."createdAt" AS "ownerCreatedAt",
-             u."isRoot" AS "ownerIsRoot", u."isAdmin" AS "ownerIsAdmin"
-      FROM "VirtualMfaDevice" d JOIN "User" u ON u."id" = d."userId"
-      WHERE d."serialNumber" = ${serialNumber} AND d."userId" = ${userId}`;
+    const [row] = await this.sql.rows<VerifiableDevice & OwnerColumns & { serialNumber: string }>(
+      `SELECT d."id"::text AS "id", d."accountId", d."serialNumber", d."sealedSeed", d."keyId",
+              d."algorithm", d."digits", d."period", d."drift", d."lastStep",
+              u."id" AS "ownerId", u."userName" AS "ownerUserName", u."arn" AS "ownerArn",
+              u."path" AS "ownerPath", u."createdAt" AS "ownerCreatedAt",
+              u."isRoot" AS "ownerIsRoot", u."isAdmin" AS "ownerIsAdmin"
+       FROM "VirtualMfaDevice" d JOIN "User" u ON u."id" = d."userId"
+       WHERE d."serialNumber" = $1 AND d."userId" = $2`,
+      [serialNumber, userId],
+      "own-device-with-owner",
+    );
     if (!row) return null;
     return {
       ...row,

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { loadGatewayConfig, type GatewayConfig } from "../../src/config";
-import { createDb, type Db } from "../../src/db";
+import { createDatabase, type Db } from "../../src/db";
 import { createLogger } from "../../src/logger";
 import { instrumentWorkerClient } from "../../src/observability/instrumented-worker";
 import { createGatewayMetrics } from "../../src/observability/metrics";
@@ -69,7 +69,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
   });
   const logs: string[] = [];
-  const db = createDb(config.DATABASE_URL, 5);
+  const { db, sql } = createDatabase(config.DATABASE_URL, 5);
   const redis = await connectRedis({ url: config.REDIS_URL });
   const workers: TestWorker[] = [];
   const addWorker = async (keyringSpec = options.keyringSpec ?? testKeyringSpec()) => {
@@ -94,7 +94,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics,
   );
   const logger = createLogger("gateway", config.LOG_LEVEL, logSink(logs));
-  const services = createServices({ config, db, worker, logger });
+  const services = createServices({ config, db, sql, worker, logger });
   const gateway: Gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(0, "127.0.0.1");
   return {
