@@ -127,15 +127,25 @@ export async function cpuMeter(
     const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
     return read("used_cpu_user") + read("used_cpu_sys");
   };
+  const postgresBefore = cpuSecondsByPid("postgres");
   const sample = async () => {
     const own = process.cpuUsage();
     return {
       redis: await redisCpu(),
       bench: (own.user + own.system) / 1e6,
-      // Backends that exit during the workload take their CPU with them: a lower bound.
-      postgres: cpuSecondsOfCommand("postgres"),
       ...Object.fromEntries(procs.map((p) => [p.name, p.cpuSeconds()])),
     };
+  };
+  /**
+   * PostgreSQL's CPU since the meter was made, per backend: one that started meanwhile counts
+   * from zero, and one that exited takes its CPU with it, so this is a lower bound (a plain
+   * sum of all backends could even fall below the first reading).
+   */
+  const postgresSeconds = () => {
+    let total = 0;
+    for (const [pid, seconds] of cpuSecondsByPid("postgres"))
+      total += seconds - (postgresBefore.get(pid) ?? 0);
+    return total;
   };
   const commandCalls = async () => {
     const calls = new Map<string, number>();
@@ -158,23 +168,27 @@ export async function cpuMeter(
     /** Microseconds of CPU per call since the meter was made, by process. */
     async microsecondsPer(calls: number): Promise<Record<string, number>> {
       const after = await sample();
-      return Object.fromEntries(
-        Object.entries(after).map(([name, seconds]) => [
-          name,
-          Math.round(((seconds - before[name as keyof typeof before]!) * 1e6) / calls),
-        ]),
-      );
+      const perCall = (seconds: number) => Math.round((seconds * 1e6) / calls);
+      return {
+        ...Object.fromEntries(
+          Object.entries(after).map(([name, seconds]) => [
+            name,
+            perCall(seconds - before[name as keyof typeof before]!),
+          ]),
+        ),
+        postgres: perCall(postgresSeconds()),
+      };
     },
   };
 }
 
 /** CPU seconds of every live process with this command name (all PostgreSQL backends, say). */
-export function cpuSecondsOfCommand(command: string): number {
-  let total = 0;
+function cpuSecondsByPid(command: string): Map<string, number> {
+  const seconds = new Map<string, number>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = readStat(entry); // undefined when the process ended while we looked
-    if (stat?.command === command) total += stat.cpuSeconds;
+    if (stat?.command === command) seconds.set(entry, stat.cpuSeconds);
   }
-  return total;
+  return seconds;
 }
