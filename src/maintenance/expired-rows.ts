@@ -32,8 +32,6 @@ export interface ExpiredRowsCleanerOptions {
   >;
   /** Rows deleted per statement. Default 1000. */
   batchSize?: number;
-  /** For tests: the current time. */
-  now?: () => Date;
 }
 
 export interface ExpiredRowsCleaner {
@@ -48,7 +46,6 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
   const { db, config } = options;
   const logger = options.logger.child({ component: "expired-rows" });
   const batchSize = options.batchSize ?? 1000;
-  const now = options.now ?? (() => new Date());
 
   async function deleteEnded(table: CleanedTable, cutoff: Date): Promise<number> {
     const sql =
@@ -63,7 +60,7 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
   }
 
   async function runOnce(): Promise<CleanupCounts> {
-    const cutoff = new Date(now().getTime() - config.EXPIRED_ROWS_RETENTION_HOURS * 3_600_000);
+    const cutoff = new Date(Date.now() - config.EXPIRED_ROWS_RETENTION_HOURS * 3_600_000);
     const counts = {} as CleanupCounts;
     for (const table of Object.keys(ENDED_ROWS) as CleanedTable[]) {
       counts[table] = await deleteEnded(table, cutoff);
