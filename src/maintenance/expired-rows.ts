@@ -9,6 +9,7 @@
  * a cleaner and a sender) pass each other's rows instead of waiting on them.
  */
 import type { Logger } from "pino";
+import { repeating, type RepeatingJob } from "../common/repeating";
 import type { GatewayConfig } from "../config";
 import type { Db } from "../db";
 
@@ -34,12 +35,9 @@ export interface ExpiredRowsCleanerOptions {
   batchSize?: number;
 }
 
-export interface ExpiredRowsCleaner {
+export interface ExpiredRowsCleaner extends RepeatingJob {
   /** Deletes every row that ended before the retention cutoff; counts per table. */
   runOnce(): Promise<CleanupCounts>;
-  start(): void;
-  /** Stops the schedule and waits for a round in progress. */
-  stop(): Promise<void>;
 }
 
 export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): ExpiredRowsCleaner {
@@ -68,35 +66,16 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
     return counts;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = true;
-
-  const tick = () => {
-    running = runOnce()
-      .then((counts) => logger.info({ deleted: counts }, "deleted ended rows"))
-      .catch((error: unknown) => logger.error({ err: error }, "deleting ended rows failed"))
-      .then(() => {
-        if (!stopped) {
-          timer = setTimeout(tick, config.EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS * 1000);
-          timer.unref();
-        }
-      });
-  };
-
-  return {
-    runOnce,
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      tick();
+  const job = repeating({
+    round: async () => {
+      logger.info({ deleted: await runOnce() }, "deleted ended rows");
+      return false; // each round deletes everything due, so the next waits its interval
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
-  };
+    pauseMs: config.EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS * 1000,
+    onError: (error) => logger.error({ err: error }, "deleting ended rows failed"),
+  });
+
+  return { runOnce, ...job };
 }
 
 /** What src/main.ts calls: a started cleaner, or null when EXPIRED_ROWS_CLEANUP_ENABLED is off. */

@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config";
+import { repeating } from "../common/repeating";
 import type { Db } from "../db";
 import { maskRecipient } from "./mask";
 import type { Channel } from "./outbox";
@@ -120,36 +121,21 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
     return { sent, failed: claimed.length - sent };
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = true;
-
-  const tick = () => {
-    running = runOnce()
-      .then(({ sent, failed }) => {
-        // A full batch means more may be waiting: go again at once rather than after a pause.
-        return sent + failed >= batchSize;
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: error }, "outbox sender round failed");
-        return false;
-      })
-      .then((more) => {
-        if (!stopped) timer = setTimeout(tick, more ? 0 : config.OUTBOX_POLL_INTERVAL_MS);
-      });
-  };
+  const job = repeating({
+    // A full batch means more may be waiting: go again at once rather than after a pause.
+    round: async () => {
+      const { sent, failed } = await runOnce();
+      return sent + failed >= batchSize;
+    },
+    pauseMs: config.OUTBOX_POLL_INTERVAL_MS,
+    onError: (error) => logger.error({ err: error }, "outbox sender round failed"),
+  });
 
   return {
     runOnce,
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      tick();
-    },
+    start: job.start,
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
+      await job.stop();
       for (const transport of Object.values(transports)) transport.close?.();
     },
   };
