@@ -61,7 +61,7 @@ export function loadScripts(dir = defaultScriptDir()): Map<string, LuaScript> {
   for (const file of readdirSync(dir).sort()) {
     const match = FILE_PATTERN.exec(file);
     if (!match) continue;
-    const source = readFileSync(path.join(dir, file), "utf8");
+    const source = withIncludes(readFileSync(path.join(dir, file), "utf8"), dir);
     scripts.set(match[1]!, {
       name: match[1]!,
       numberOfKeys: Number(match[2]),
@@ -70,6 +70,16 @@ export function loadScripts(dir = defaultScriptDir()): Map<string, LuaScript> {
     });
   }
   return scripts;
+}
+
+/**
+ * Pastes `--#include <file>.lua` lines with that file of `dir`: Redis scripts cannot call one
+ * another, so rules two scripts share live in one file this way. The SHA is that of the result.
+ */
+function withIncludes(source: string, dir: string): string {
+  return source.replace(/^--#include ([a-z][a-z-]*\.lua)$/gm, (_, name: string) =>
+    readFileSync(path.join(dir, name), "utf8"),
+  );
 }
 
 let cached: WorkerScripts | undefined;

@@ -12,6 +12,8 @@
   Returns {allowed, retryAfterSeconds}: claim -> {1, 0} or {0, seconds until the window ends};
   refund -> {1, 0}. A refused claim is not counted.
 ]]
+--#include budget.lua
+
 local key, op = KEYS[1], ARGV[1]
 
 if op == 'refund' then
@@ -20,15 +22,7 @@ if op == 'refund' then
   return {1, 0}
 end
 
-local used = tonumber(redis.call('GET', key) or '0')
-if used >= tonumber(ARGV[2]) then
-  local ttl = redis.call('PTTL', key)
-  if ttl < 0 then
-    -- A counter without expiry would be a permanent lock; restore the window.
-    redis.call('EXPIRE', key, ARGV[3])
-    ttl = tonumber(ARGV[3]) * 1000
-  end
-  return {0, math.max(1, math.ceil(ttl / 1000))}
-end
-if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[3]) end
+local retryAfter = budgetRetryAfter(key, ARGV[2], ARGV[3])
+if retryAfter then return {0, retryAfter} end
+chargeBudget(key, ARGV[3])
 return {1, 0}

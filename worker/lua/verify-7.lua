@@ -50,6 +50,8 @@
   Redis >= 5 replicates scripts by effects, so calling TIME before writing is allowed; Redis 7
   makes that the only mode, so redis.replicate_commands() is not needed.
 ]]
+--#include budget.lua
+
 local mode, fingerprint = ARGV[1], ARGV[2]
 local period, centreOffset = tonumber(ARGV[3]), tonumber(ARGV[4])
 local radius, classify, driftLimit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -86,16 +88,8 @@ if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0} end
 -- storing the refusal, exactly as a refused claim by source-budget-1.lua.
 local budgetHere = ARGV[25] == '1'
 if budgetHere then
-  local used = tonumber(redis.call('GET', KEYS[7]) or '0')
-  if used >= tonumber(ARGV[26]) then
-    local ttl = redis.call('PTTL', KEYS[7])
-    if ttl < 0 then
-      -- A counter without expiry would be a permanent lock; restore the window.
-      redis.call('EXPIRE', KEYS[7], ARGV[27])
-      ttl = tonumber(ARGV[27]) * 1000
-    end
-    return {3, math.max(1, math.ceil(ttl / 1000)), 0, nowMs, 0}
-  end
+  local retryAfter = budgetRetryAfter(KEYS[7], ARGV[26], ARGV[27])
+  if retryAfter then return {3, retryAfter, 0, nowMs, 0} end
 end
 
 local sourceHash = ARGV[22]
@@ -215,6 +209,6 @@ end
 if budgetHere then
   -- Charged only now, for a fresh failure: within one atomic script that is the same as
   -- spending first and refunding every other outcome (as the separate claim must), and cheaper.
-  if redis.call('INCR', KEYS[7]) == 1 then redis.call('EXPIRE', KEYS[7], ARGV[27]) end
+  chargeBudget(KEYS[7], ARGV[27])
 end
 return finish(1, 0, 0)
