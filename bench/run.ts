@@ -90,9 +90,9 @@ async function main() {
     }
     procs.push(
       // TRUST_PROXY=1: the load arrives as if through one load balancer, each user from its own
-      // address (X-Forwarded-For). Every request really comes from 127.0.0.1, and one source may
-      // have only `sourceBudget` (30) attempts in flight, so without this the figure would be
-      // that of one abusive client being throttled, not of the product serving many users.
+      // address (X-Forwarded-For). Every request really comes from 127.0.0.1; without this the
+      // figure would be that of one client, whose attempts share one source's limits, not of
+      // the product serving many users.
       startProcess(
         "gateway",
         "dist/src/main.js",

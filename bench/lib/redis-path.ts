@@ -68,8 +68,9 @@ export async function measureRedisPath(options: {
     }
     throw new Error("every synthetic device was used this step; raise BENCH_REDIS_DEVICES");
   };
-  // One source per lane, as many users would be: a single source may only have
-  // `sourceBudget` attempts in flight, so one shared source would measure throttling.
+  // One source per lane, as many users would be. (On Redis Cluster, where the per-source budget
+  // is claimed before the check, one shared source could have only `sourceBudget` attempts in
+  // flight, and the figure would measure throttling.)
   const result = await runLanes(options.inFlight, options.durationSeconds * 1000, async (lane) => {
     const { device, key } = pick();
     let outcome: string;

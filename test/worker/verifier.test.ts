@@ -344,16 +344,28 @@ describe.each([
     expect(await verify(login(d.state, d.code(now), "owner"))).toMatchObject({ outcome: "OK" });
   });
 
-  it("locks unknown sources out when many guess together, but never the owner's known source", async () => {
-    // A long first lock, so nothing expires while the test runs.
+  /**
+   * A device whose device-wide layer locks after 3 failures, for long enough that nothing
+   * expires while a test runs, and `strangers(from, to)`: one wrong guess each from sources
+   * 198.51.100.<from…to>, in turn, returning the outcomes.
+   */
+  async function sharedLockDevice() {
     const { device, verify } = setup({ policy: { deviceFree: 3, deviceBaseSeconds: 600 } });
     const d = device();
     const now = await freshStep(30);
+    const strangers = async (from: number, to: number) => {
+      const seen: string[] = [];
+      for (let i = from; i <= to; i++)
+        seen.push((await verify(login(d.state, d.wrongCode(now), `198.51.100.${i}`))).outcome);
+      return seen;
+    };
+    return { d, verify, now, strangers };
+  }
+
+  it("locks unknown sources out when many guess together, but never the owner's known source", async () => {
+    const { d, verify, now, strangers } = await sharedLockDevice();
     expect((await verify(login(d.state, d.code(now), "owner"))).outcome).toBe("OK");
-    const attackers = [];
-    for (let i = 1; i <= 4; i++)
-      attackers.push(await verify(login(d.state, d.wrongCode(now), `198.51.100.${i}`)));
-    expect(attackers.map((r) => r.outcome)).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED"]);
+    expect(await strangers(1, 4)).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED"]);
     const stranger = await verify(login(d.state, d.code(now + 1), "198.51.100.99"));
     expect(stranger).toMatchObject({ outcome: "THROTTLED" });
     if (stranger.outcome === "THROTTLED") expect(stranger.retryAfterSeconds).toBeGreaterThan(500);
@@ -361,40 +373,26 @@ describe.each([
     expect(await verify(login(d.state, d.wrongCode(now), "owner"))).toEqual({ outcome: "INVALID" });
     expect(await verify(login(d.state, d.code(now + 1), "owner"))).toMatchObject({ outcome: "OK" });
     // The owner's success hands the attackers no fresh allowance: the device stays locked.
-    expect(await verify(login(d.state, d.wrongCode(now), "198.51.100.5"))).toMatchObject({
-      outcome: "THROTTLED",
-    });
+    expect(await strangers(5, 5)).toEqual(["THROTTLED"]);
   });
 
   it("keeps counting other sources' failures across the owner's success", async () => {
-    const { device, verify } = setup({ policy: { deviceFree: 3, deviceBaseSeconds: 600 } });
-    const d = device();
-    const now = await freshStep(30);
+    const { d, verify, now, strangers } = await sharedLockDevice();
     expect((await verify(login(d.state, d.code(now), "owner"))).outcome).toBe("OK");
-    for (const source of ["198.51.100.1", "198.51.100.2"])
-      expect((await verify(login(d.state, d.wrongCode(now), source))).outcome).toBe("INVALID");
+    expect(await strangers(1, 2)).toEqual(["INVALID", "INVALID"]);
     expect((await verify(login(d.state, d.code(now + 1), "owner"))).outcome).toBe("OK");
-    // Had the success reset the device-wide count, this would be its first failure, not its third.
-    expect((await verify(login(d.state, d.wrongCode(now), "198.51.100.3"))).outcome).toBe(
-      "INVALID",
-    );
-    expect(await verify(login(d.state, d.wrongCode(now), "198.51.100.4"))).toMatchObject({
-      outcome: "THROTTLED",
-    });
+    // Had the success reset the device-wide count, the first would be its first failure, not its
+    // third, and the second would not be locked out.
+    expect(await strangers(3, 4)).toEqual(["INVALID", "THROTTLED"]);
   });
 
   it("takes the owner's own typos from a new network back out of the device-wide count", async () => {
-    const { device, verify } = setup({ policy: { deviceFree: 3, deviceBaseSeconds: 600 } });
-    const d = device();
-    const now = await freshStep(30);
+    const { d, verify, now, strangers } = await sharedLockDevice();
     for (let i = 0; i < 2; i++)
       expect((await verify(login(d.state, d.wrongCode(now), "cafe"))).outcome).toBe("INVALID");
     expect((await verify(login(d.state, d.code(now), "cafe"))).outcome).toBe("OK");
     // Three more failures from strangers before the lock: the owner's two typos do not count.
-    const strangers = [];
-    for (let i = 1; i <= 4; i++)
-      strangers.push(await verify(login(d.state, d.wrongCode(now), `198.51.100.${i}`)));
-    expect(strangers.map((r) => r.outcome)).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED"]);
+    expect(await strangers(1, 4)).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED"]);
   });
 
   it("remembers only the most recent knownSourcesKept sources of a device", async () => {

@@ -259,8 +259,8 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       offsetMs = redisNowMs - (sentAt + localClock()) / 2;
       if (code === 5) continue; // nothing was spent; search again around Redis's time
       // Everything but a fresh INVALID was not a failed guess: give the source its claim back.
-      // Not awaited: it is written before the answer on this connection, so Redis applies it
-      // before the gateway can read the reply, and the verification does not wait a round trip.
+      // Not awaited, so the verification does not wait a round trip: a refund that lands late
+      // (or not at all) only over-counts this source for a moment, the safe direction.
       if (!budgetInScript && (code !== 1 || fromStore === 1)) void refundBudget();
       return toResult(code, a, b);
     }
