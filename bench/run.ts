@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: starts the product (one gateway, two auth workers) on the local PostgreSQL
  * and Redis, seeds data, drives load and prints one table in which every figure stands beside a
- * baseline measured in the same run. Environment knobs: BENCH_SECONDS (per HTTP workload, 10),
- * BENCH_E2E_DEVICES (40000), BENCH_LIST_DEVICES (1000000), BENCH_REDIS_DEVICES (200000),
- * BENCH_DATABASE_URL, BENCH_WORKERS (2); for investigation BENCH_ONLY (e.g. "a,c"),
- * BENCH_E2E_CONNECTIONS (50), BENCH_REDIS_IN_FLIGHT (50) and BENCH_CPU_PROF (process names to
- * run under `node --cpu-prof`, e.g. "gateway,worker-1"; profiles go to bench-profiles/).
+ * baseline measured in the same run, then (c)'s verifications once more without the
+ * transport, to show what the verification itself costs. Environment knobs: BENCH_SECONDS (per
+ * HTTP workload, 10), BENCH_E2E_DEVICES (40000), BENCH_LIST_DEVICES (1000000),
+ * BENCH_REDIS_DEVICES (200000), BENCH_DATABASE_URL, BENCH_WORKERS (2); for investigation
+ * BENCH_ONLY (e.g. "a,c"), BENCH_E2E_CONNECTIONS (50), BENCH_REDIS_IN_FLIGHT (50) and
+ * BENCH_CPU_PROF (process names to run under `node --cpu-prof`, e.g. "gateway,worker-1";
+ * profiles go to bench-profiles/).
  */
 import { execFileSync } from "node:child_process";
 import { Client } from "pg";
@@ -15,7 +17,14 @@ import { stepAt, totpAt } from "../worker/totp/hotp";
 import { measureCoreAgainstOtplib } from "./verifier-core";
 import { runLoad, redisBenchmarkSetRate, type LoadResult } from "./lib/load";
 import { cpuMeter, ROOT, startProcess, waitForOk, type Proc } from "./lib/processes";
-import { makeDevicePool, measureRedisPath } from "./lib/redis-path";
+import {
+  makeDevicePool,
+  measureRedisPath,
+  measureVerifierInProcess,
+  type PoolDevice,
+} from "./lib/redis-path";
+import type { Keyring } from "../worker/seal/keyring";
+import type { AnyRedis } from "../worker/redis-connection";
 import { findOrSeedListingAccount } from "./lib/listing";
 import { createAccount, seedVerifyingDevices } from "./lib/seed";
 import { fmtMs, fmtRate, printTable, type Row } from "./lib/table";
@@ -218,7 +227,11 @@ async function main() {
     if (ONLY.has("c")) {
       log(`(c) CPU µs per verification: ${JSON.stringify(cpuPerCall)}`);
       log(`(c) Redis commands per verification: ${JSON.stringify(commandsPerCall)}`);
+      log(`(c) µs inside one verify script: ${await cpu.microsecondsInside("evalsha")}`);
     }
+    const floor = ONLY.has("c")
+      ? await measureFloor(redis, keyring, `${prefix}-floor`, pool)
+      : undefined;
 
     log("(d) verifier core in-process vs otplib");
     const core = ONLY.has("d") ? measureCoreAgainstOtplib() : { core: NaN, otplib: NaN };
@@ -260,6 +273,7 @@ async function main() {
     console.log("\npeak resident memory (VmHWM):");
     for (const proc of procs) console.log(`- ${proc.name}: ${proc.peakRssMb().toFixed(0)} MB`);
     console.log(`(targets: gateway < 250 MB, each worker < 150 MB; p99 of (a) ${fmtMs(e2e.p99)})`);
+    if (floor) console.log(`\n${describeFloor(floor, setRate)}`);
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     // After the gateway has stopped: deleting while its last writes commit can deadlock.
@@ -267,6 +281,35 @@ async function main() {
     await pg.end();
     await redis.close();
   }
+}
+
+/**
+ * (c) without the transport, as a diagnostic beside the table: the worker's verify handler in
+ * this process. It shows the most the verification itself allows here, and what Redis alone
+ * spends on each one.
+ */
+async function measureFloor(redis: AnyRedis, keyring: Keyring, prefix: string, pool: PoolDevice[]) {
+  log("(c) diagnostic: the same verifications in this process, without the transport");
+  const meter = await cpuMeter(redis, []);
+  const result = await measureVerifierInProcess({
+    redis,
+    keyring,
+    prefix,
+    pool,
+    inFlight: Number(process.env.BENCH_REDIS_IN_FLIGHT ?? 50),
+    durationSeconds: Math.max(3, Math.round(SECONDS / 2)),
+  });
+  const cpuPerCall = await meter.microsecondsPer(result.calls);
+  return { ...result, cpuPerCall, insideScript: await meter.microsecondsInside("evalsha") };
+}
+
+function describeFloor(floor: Awaited<ReturnType<typeof measureFloor>>, setRate: number): string {
+  const { redis, bench } = floor.cpuPerCall;
+  return [
+    `(c) without the transport (the verify handler in the bench process, 50 in flight): ${fmtRate(floor.rps)} = ${(floor.rps / setRate).toFixed(2)}x SET; outcomes ${JSON.stringify(floor.outcomes)}`,
+    `    CPU per verification: verifier and load loop ${bench} µs, Redis ${redis} µs (${floor.insideScript} µs inside the verify script),`,
+    `    so one Redis core alone could serve at most ${fmtRate(1e6 / redis!)} of them (0.25x SET is ${fmtRate(setRate / 4)})`,
+  ].join("\n");
 }
 
 main().catch((error) => {

@@ -147,23 +147,37 @@ export async function cpuMeter(
       total += seconds - (postgresBefore.get(pid) ?? 0);
     return total;
   };
-  const commandCalls = async () => {
-    const calls = new Map<string, number>();
-    for (const match of (await redis.info("commandstats")).matchAll(/cmdstat_([^:]+):calls=(\d+)/g))
-      calls.set(match[1]!, Number(match[2]));
-    return calls;
+  /** Redis INFO commandstats: calls and microseconds spent inside each command. */
+  const commandStats = async () => {
+    const stats = new Map<string, { calls: number; usec: number }>();
+    const info = await redis.info("commandstats");
+    for (const match of info.matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g))
+      stats.set(match[1]!, { calls: Number(match[2]), usec: Number(match[3]) });
+    return stats;
   };
   const before = await sample();
-  const callsBefore = await commandCalls();
+  const statsBefore = await commandStats();
   return {
     /** Redis commands per call since the meter was made (scripts' inner commands included). */
     async commandsPer(calls: number): Promise<Record<string, number>> {
-      const after = await commandCalls();
+      const after = await commandStats();
       const per = [...after]
-        .map(([name, n]) => [name, (n - (callsBefore.get(name) ?? 0)) / calls] as const)
+        .map(
+          ([name, n]) => [name, (n.calls - (statsBefore.get(name)?.calls ?? 0)) / calls] as const,
+        )
         .filter(([, n]) => n >= 0.01)
         .sort((a, b) => b[1] - a[1]);
       return Object.fromEntries(per.map(([name, n]) => [name, Math.round(n * 100) / 100]));
+    },
+    /**
+     * Microseconds Redis spent inside one `command` on average since the meter was made (its
+     * own clock, so time the Redis process was descheduled mid-command counts too).
+     */
+    async microsecondsInside(command: string): Promise<number> {
+      const after = (await commandStats()).get(command);
+      const earlier = statsBefore.get(command) ?? { calls: 0, usec: 0 };
+      if (!after || after.calls === earlier.calls) return NaN;
+      return Math.round((after.usec - earlier.usec) / (after.calls - earlier.calls));
     },
     /** Microseconds of CPU per call since the meter was made, by process. */
     async microsecondsPer(calls: number): Promise<Record<string, number>> {

@@ -1,7 +1,8 @@
 /**
  * Workload (c): verifications through Redis alone — the gateway's worker client talking to the
  * worker processes over the Streams transport, with no HTTP and no PostgreSQL. Each synthetic
- * device is used at most once per TOTP step, so every call is a genuine acceptance.
+ * device is used at most once per TOTP step, so every call is a genuine acceptance. Also the
+ * same verifications without the transport, for comparison.
  */
 import { randomUUID } from "node:crypto";
 import { createWorkerClient } from "../../worker/client";
@@ -11,6 +12,8 @@ import type { Keyring } from "../../worker/seal/keyring";
 import { base32Decode } from "../../worker/totp/base32";
 import { stepAt, totpAt } from "../../worker/totp/hotp";
 import type { AnyRedis } from "../../worker/redis-connection";
+import { createHandlers } from "../../worker/handlers";
+import type { VerifyRequest } from "../../worker/verify/verifier";
 import { runLanes, type LaneResult } from "./lanes";
 
 export interface PathResult extends LaneResult {
@@ -42,22 +45,10 @@ export function makeDevicePool(keyring: Keyring, size: number): PoolDevice[] {
   });
 }
 
-export async function measureRedisPath(options: {
-  redis: AnyRedis;
-  prefix: string;
-  pool: PoolDevice[];
-  inFlight: number;
-  durationSeconds: number;
-}): Promise<PathResult> {
-  const { pool } = options;
-  const client = createWorkerClient({
-    redis: options.redis,
-    prefix: options.prefix,
-    deadlineMs: 5000,
-  });
-  const outcomes: Record<string, number> = {};
+/** Hands out devices so that each is verified at most once per TOTP step: every call is an OK. */
+function devicePicker(pool: PoolDevice[]): () => PoolDevice {
   let next = 0;
-  const pick = () => {
+  return () => {
     const step = stepAt(Date.now(), 30);
     for (let tries = 0; tries < pool.length; tries++) {
       const candidate = pool[next++ % pool.length]!;
@@ -68,6 +59,17 @@ export async function measureRedisPath(options: {
     }
     throw new Error("every synthetic device was used this step; raise BENCH_REDIS_DEVICES");
   };
+}
+
+type Verify = (request: VerifyRequest, requestId: string) => Promise<{ outcome: string }>;
+
+/** Runs genuine login verifications through `verify` in `inFlight` lanes, counting outcomes. */
+async function verifyInLanes(
+  verify: Verify,
+  options: { pool: PoolDevice[]; inFlight: number; durationSeconds: number },
+): Promise<PathResult> {
+  const pick = devicePicker(options.pool);
+  const outcomes: Record<string, number> = {};
   // One source per lane, as many users would be. (On Redis Cluster, where the per-source budget
   // is claimed before the check, one shared source could have only `sourceBudget` attempts in
   // flight, and the figure would measure throttling.)
@@ -76,16 +78,53 @@ export async function measureRedisPath(options: {
     let outcome: string;
     try {
       const request = { op: "verify", mode: "login", device, source: `bench-${lane}` } as const;
-      const reply = await client.call(
-        { ...request, code1: totpAt(key, Date.now()) },
-        { requestId: randomUUID() },
-      );
+      const reply = await verify({ ...request, code1: totpAt(key, Date.now()) }, randomUUID());
       outcome = reply.outcome;
     } catch (error) {
       outcome = (error as Error).name;
     }
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
   });
-  await client.close();
   return { ...result, outcomes };
+}
+
+/** Workload (c): the gateway's worker client, the Streams transport and the worker processes. */
+export async function measureRedisPath(options: {
+  redis: AnyRedis;
+  prefix: string;
+  pool: PoolDevice[];
+  inFlight: number;
+  durationSeconds: number;
+}): Promise<PathResult> {
+  const client = createWorkerClient({
+    redis: options.redis,
+    prefix: options.prefix,
+    deadlineMs: 5000,
+  });
+  try {
+    return await verifyInLanes(
+      (request, requestId) => client.call(request, { requestId }),
+      options,
+    );
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * (c) without the transport: the worker's own verify handler, in this process, on the same
+ * Redis. What is left is the verification itself (unseal, HMACs, one verify script), so this
+ * is the most any transport could deliver on this machine, and its CPU split shows how much
+ * of a verification Redis alone spends.
+ */
+export async function measureVerifierInProcess(options: {
+  redis: AnyRedis;
+  keyring: Keyring;
+  prefix: string;
+  pool: PoolDevice[];
+  inFlight: number;
+  durationSeconds: number;
+}): Promise<PathResult> {
+  const handlers = createHandlers(options);
+  return verifyInLanes(async (request, requestId) => handlers.verify(request, requestId), options);
 }
