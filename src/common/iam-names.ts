@@ -8,8 +8,9 @@ const NAME_PATTERN = /^[\w+=,.@-]+$/;
 const PATH_PATTERN = /^(\/|\/[\u0021-\u007E]+\/)$/;
 const TAG_KEY_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
 const TAG_VALUE_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-/** AWS's longest serial number; a device name is bounded so its ARN fits. */
+/** AWS's longest serial number; a new device's name and path must leave its ARN within it. */
 export const MAX_SERIAL_LENGTH = 256;
+const MIN_SERIAL_LENGTH = 9;
 export const MAX_TAGS = 50;
 
 function lengthError(field: string, max: number) {
@@ -75,11 +76,28 @@ export function checkPathPrefix(value: string): string {
 }
 
 export function checkSerialNumber(value: string): string {
-  if (value.length < 9 || value.length > MAX_SERIAL_LENGTH) {
-    throw lengthError("serialNumber", MAX_SERIAL_LENGTH);
+  if (value.length < MIN_SERIAL_LENGTH) {
+    throw badInput(
+      "1 validation error detected: Value at 'serialNumber' failed to satisfy constraint: " +
+        `Member must have length greater than or equal to ${MIN_SERIAL_LENGTH}`,
+    );
   }
+  if (value.length > MAX_SERIAL_LENGTH) throw lengthError("serialNumber", MAX_SERIAL_LENGTH);
   if (!/^[\w+=/:,.@-]+$/.test(value)) throw patternError("serialNumber", "[\\w+=/:,.@-]+");
   return value;
+}
+
+/**
+ * A new device's serial number must be one that every later call accepts: AWS sets no limit on
+ * the name alone, but a serial number is at most 256 characters, and a device created with a
+ * longer one could never be named again (not even to delete it).
+ */
+export function checkNewSerialNumber(serialNumber: string): string {
+  if (serialNumber.length <= MAX_SERIAL_LENGTH) return serialNumber;
+  throw badInput(
+    `The device's serial number would be ${serialNumber.length} characters long; it must be ` +
+      `at most ${MAX_SERIAL_LENGTH}. Use a shorter virtualMFADeviceName or path.`,
+  );
 }
 
 export interface Tag {

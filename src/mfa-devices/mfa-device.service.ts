@@ -21,6 +21,7 @@ import {
 } from "../errors";
 import {
   checkDeviceName,
+  checkNewSerialNumber,
   checkPath,
   checkSerialNumber,
   checkTags,
@@ -81,7 +82,7 @@ export class MfaDeviceService {
     const tags = sortTags(checkTags(input.tags.map(({ key, value }) => ({ key, value }))));
     if (isReservedDeviceName(name) && !canManageRootDevice(principal)) throw forbidden();
     const { accountId } = principal;
-    const serialNumber = deviceSerialNumber(accountId, path, name);
+    const serialNumber = checkNewSerialNumber(deviceSerialNumber(accountId, path, name));
     const account = await this.db.account.findUniqueOrThrow({ where: { id: accountId } });
     // Cheap early refusals, so no seed is made for nothing; the transaction below decides.
     if (

@@ -105,6 +105,16 @@ describe("creating a device", () => {
     ["a name with a space", { virtualMfaDeviceName: "bad name" }, "regular expression pattern"],
     ["an empty name", { virtualMfaDeviceName: "" }, "greater than or equal to 1"],
     [
+      "a name that makes the serial number longer than 256",
+      { virtualMfaDeviceName: "z".repeat(250) },
+      "must be at most 256",
+    ],
+    [
+      "a path that makes the serial number longer than 256",
+      { path: `/${"q".repeat(300)}/` },
+      "must be at most 256",
+    ],
+    [
       "51 tags",
       { tags: Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: "v" })) },
       "less than or equal to 50",
@@ -129,6 +139,20 @@ describe("creating a device", () => {
     expect(errorCode(res)).toBe("BAD_USER_INPUT");
     expect(res.errors![0]!.message).toContain(message);
     expect(await deviceCount(account)).toBe(0);
+  });
+
+  it("creates a device whose serial number is exactly 256 characters, and can delete it", async () => {
+    const account = await createTestAccount(stack);
+    const prefix = `arn:aws:iam::${account.accountId}:mfa/`;
+    const name = "n".repeat(256 - prefix.length);
+    const device = await createDevice(stack, account.rootToken, name);
+    expect(device.serialNumber).toHaveLength(256);
+    const found = await stack.gql(DEVICE, { serialNumber: device.serialNumber }, account.rootToken);
+    expect(errorCode(found)).toBeUndefined();
+    const input = { serialNumber: device.serialNumber };
+    expect(ok(await stack.gql(DELETE, { input }, account.rootToken))).toEqual({
+      deleteVirtualMfaDevice: { deleted: true },
+    });
   });
 
   it("reserves root-account-mfa-device for root", async () => {

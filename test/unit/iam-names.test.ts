@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { checkNewUserName, checkPath, checkTags } from "../../src/common/iam-names";
+import {
+  checkNewSerialNumber,
+  checkNewUserName,
+  checkPath,
+  checkSerialNumber,
+  checkTags,
+} from "../../src/common/iam-names";
 
 describe("IAM names and paths", () => {
   it("accepts IAM's name characters", () => {
@@ -12,6 +18,19 @@ describe("IAM names and paths", () => {
 
   it.each(["", "a/", "/a", "/a b/", "/é/", `/${"a".repeat(511)}/`])("refuses path %j", (path) => {
     expect(() => checkPath(path)).toThrow();
+  });
+
+  it("says which bound a serial number breaks", () => {
+    expect(() => checkSerialNumber("nope")).toThrow("greater than or equal to 9");
+    expect(() => checkSerialNumber("x".repeat(257))).toThrow("less than or equal to 256");
+  });
+
+  it("lets a new device have only a serial number every later call accepts", () => {
+    const serial = `arn:aws:iam::123456789012:mfa/${"n".repeat(226)}`;
+    expect(serial).toHaveLength(256);
+    expect(checkNewSerialNumber(serial)).toBe(serial);
+    expect(checkSerialNumber(serial)).toBe(serial);
+    expect(() => checkNewSerialNumber(`${serial}n`)).toThrow("at most 256");
   });
 
   it("refuses tag keys that differ only in case", () => {
