@@ -63,6 +63,17 @@ export function canRemoveDeviceFrom(principal: Principal, target: UserRef): bool
 }
 
 /**
+ * May the principal give this user another device while they already have one? As
+ * canActOnUser, but a user adding to their own second factors must have passed MFA in this
+ * session: a session opened with the password before the first device was enabled must not let
+ * whoever holds it enrol a device of their own beside the owner's.
+ */
+export function canAddDeviceTo(principal: Principal, target: UserRef, assigned: number): boolean {
+  if (!canActOnUser(principal, target)) return false;
+  return assigned === 0 || principal.userId !== target.id || principal.mfaAuthenticated;
+}
+
+/**
  * Only a root session touches the root user's device (assigned to root, or named for it), and
  * not one from getSessionToken: programmatic credentials cannot, as in AWS.
  */

@@ -10,7 +10,7 @@ import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
 import { deviceAuditEntry } from "./device-audit";
-import { canRemoveDeviceFrom } from "../auth/access";
+import { canAddDeviceTo, canRemoveDeviceFrom } from "../auth/access";
 import { alreadyExists, ApiError, badInput, forbidden, limitExceeded, notFound } from "../errors";
 import { checkSerialNumber } from "../common/iam-names";
 import type { RequestMeta, UserService } from "../users/user.service";
@@ -53,10 +53,10 @@ export class MfaAssignmentService {
     const { codes, user, device } = await this.loadCodeTarget(principal, input);
     if (isReservedDeviceName(device.name) && !user.isRoot) throw forbidden();
     if (device.userId !== null) throw inUse();
+    const assignedBefore = await this.db.virtualMfaDevice.count({ where: { userId: user.id } });
+    if (!canAddDeviceTo(principal, user, assignedBefore)) throw forbidden();
     const limit = await this.devicesPerUser(principal.accountId);
-    if ((await this.db.virtualMfaDevice.count({ where: { userId: user.id } })) >= limit) {
-      throw quotaExceeded(limit);
-    }
+    if (assignedBefore >= limit) throw quotaExceeded(limit);
 
     const event = auditEvent(principal, "EnableMFADevice", device, user, meta);
     const accepted = await this.checked(event, () =>
@@ -71,6 +71,8 @@ export class MfaAssignmentService {
       if (locked.userId !== null) return inUse();
       const max = await this.devicesPerUser(principal.accountId, tx);
       const assigned = await tx.virtualMfaDevice.count({ where: { userId: user.id } });
+      // Again under the lock: a first device enabled meanwhile makes this one a second.
+      if (!canAddDeviceTo(principal, user, assigned)) return forbidden();
       if (assigned >= max) return quotaExceeded(max);
       const enabled = await tx.virtualMfaDevice.update({
         where: { id: device.id },

@@ -2,7 +2,8 @@
  * The access rules of DESIGN.md, each allowed action and each denied one:
  * - root and administrators manage every user's devices in their account;
  * - a user creates, enables, resyncs and lists only their own device;
- * - deactivating or rotating one's own device needs an MFA-authenticated session;
+ * - deactivating or rotating one's own device needs an MFA-authenticated session, and so does
+ *   enabling a device beside one's own;
  * - only a root session touches the root user's device, and not a programmatic (STS) one;
  * - nobody reads or changes another account's anything;
  * - every denial is FORBIDDEN, and says nothing about whether the target exists.
@@ -285,6 +286,36 @@ describe("taking one's own device away", () => {
         adminDevice.serialNumber,
       ),
     );
+  });
+});
+
+describe("adding a device beside one's own", () => {
+  it("is FORBIDDEN from a password session and allowed once the session passed MFA", async () => {
+    const o = await office();
+    ok(await actionsOf(stack, o.account.rootToken).updateSettings()); // two devices per user
+    // Signed in with the password before the first device was enabled, as a thief might be.
+    const thief = await passwordSession(stack, o.who("alice"));
+    const password = actionsOf(stack, thief);
+    const first = await enrolled(o, "alice");
+    const second = await newDevice(stack, thief, "thief-phone");
+    expectForbidden(await password.enable("alice", second.serialNumber, DUMMY));
+    const codes = await enrolPair(stack, second);
+    expectForbidden(await password.enable("alice", second.serialNumber, codes));
+    expect(await assignedTo(second.serialNumber)).toBeNull();
+
+    const mfa = actionsOf(stack, await mfaSession(stack, o.who("alice"), first));
+    ok(await mfa.enable("alice", second.serialNumber, await enrolPair(stack, second)));
+    expect(await assignedTo(second.serialNumber)).toBe("alice");
+  });
+
+  it("stays allowed to an administrator for another user, from a password session", async () => {
+    const o = await office();
+    ok(await actionsOf(stack, o.account.rootToken).updateSettings());
+    await enrolled(o, "alice");
+    const admin = actionsOf(stack, await passwordSession(stack, o.who("admin")));
+    const second = await newDevice(stack, o.account.rootToken, "alice-second");
+    ok(await admin.enable("alice", second.serialNumber, await enrolPair(stack, second)));
+    expect(await assignedTo(second.serialNumber)).toBe("alice");
   });
 });
 
