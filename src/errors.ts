@@ -86,7 +86,8 @@ export const invalidCode = (
   });
 export const rateLimited = (retryAfterSeconds: number) =>
   new ApiError(ErrorCode.RATE_LIMITED, "Too many attempts. Try again later.", {
-    iamCode: "LimitExceeded",
+    // AWS's name for being throttled; LimitExceeded is its quota error (LIMIT_EXCEEDED here).
+    iamCode: "Throttling",
     extensions: { retryAfterSeconds },
   });
 export const serviceUnavailable = (message = "The authentication service is unavailable.") =>

@@ -28,6 +28,7 @@ import { useAliasLimit } from "./plugins/use-alias-limit";
 import { useCostLimit } from "./plugins/use-cost-limit";
 import { useDepthLimit } from "./plugins/use-depth-limit";
 import { useGraphiQL } from "./plugins/use-graphiql";
+import { useOneTimeResultsAlone } from "./plugins/use-one-time-results-alone";
 import { useRootFieldLimit } from "./plugins/use-root-field-limit";
 import { useWellFormedText } from "./plugins/use-well-formed-text";
 import { buildGatewaySchema } from "./schema/build";
@@ -95,6 +96,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       useDepthLimit({ maxDepth: config.GRAPHQL_MAX_DEPTH }),
       useAliasLimit({ maxAliases: config.GRAPHQL_MAX_ALIASES }),
       useRootFieldLimit({ maxRootFields: config.GRAPHQL_MAX_ROOT_FIELDS }),
+      useOneTimeResultsAlone(),
       useCostLimit({
         maxCost: config.GRAPHQL_MAX_COST,
         verificationCost: config.GRAPHQL_VERIFICATION_COST,

@@ -86,3 +86,35 @@ export function operationShape(
   shapes.set(operation, shape);
   return shape;
 }
+
+/**
+ * The names of the fields an operation selects at its top level, `__typename` aside, with
+ * fragments spread at the top level followed (each once).
+ */
+export function rootFieldNames(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): string[] {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION)
+      fragments.set(definition.name.value, definition);
+  }
+  const names: string[] = [];
+  const spread = new Set<string>();
+  const collect = (set: SelectionSetNode): void => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value !== "__typename") names.push(selection.name.value);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        collect(selection.selectionSet);
+      } else if (!spread.has(selection.name.value)) {
+        spread.add(selection.name.value);
+        const definition = fragments.get(selection.name.value);
+        if (definition) collect(definition.selectionSet);
+      }
+    }
+  };
+  collect(operation.selectionSet);
+  return names;
+}

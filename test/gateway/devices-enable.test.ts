@@ -411,6 +411,7 @@ describe("guessing", () => {
       account.rootToken,
     );
     expect(errorCode(locked)).toBe("RATE_LIMITED");
+    expect(locked.errors![0]!.extensions!.iamCode).toBe("Throttling");
     expect(locked.errors![0]!.extensions!.retryAfterSeconds).toBeGreaterThan(60);
     const row = await strict.db.virtualMfaDevice.findUniqueOrThrow({
       where: { serialNumber: device.serialNumber },
