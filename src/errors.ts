@@ -131,7 +131,10 @@ export function formatError(
     };
   }
   const mapped = mapKnownDatabaseError(error);
-  if (mapped) return { ...formatted, message: mapped.message, extensions: mapped.extensions };
+  if (mapped) {
+    const { http: _mappedHttp, ...mappedExtensions } = mapped.extensions;
+    return { ...formatted, message: mapped.message, extensions: mappedExtensions };
+  }
   onMasked(formatted, error);
   return {
     message: "Internal server error.",
@@ -139,6 +142,16 @@ export function formatError(
     path: formatted.path,
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, iamCode: "ServiceFailure" },
   };
+}
+
+/**
+ * The HTTP status of a known database failure's code, or undefined for any other error. Such
+ * failures become API errors only when the answer is formatted, after Apollo has chosen the
+ * status from the errors it saw; `use-database-error-status.ts` applies this one instead.
+ */
+export function databaseErrorStatus(error: unknown): number | undefined {
+  const mapped = mapKnownDatabaseError(error);
+  return mapped ? HTTP_STATUS[mapped.code] : undefined;
 }
 
 /**

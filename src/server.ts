@@ -28,6 +28,7 @@ import { useAliasLimit } from "./plugins/use-alias-limit";
 import { useCostLimit } from "./plugins/use-cost-limit";
 import { useDepthLimit } from "./plugins/use-depth-limit";
 import { useGraphiQL } from "./plugins/use-graphiql";
+import { useDatabaseErrorStatus } from "./plugins/use-database-error-status";
 import { useOneTimeResultsAlone } from "./plugins/use-one-time-results-alone";
 import { useRootFieldLimit } from "./plugins/use-root-field-limit";
 import { useWellFormedText } from "./plugins/use-well-formed-text";
@@ -102,6 +103,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         verificationCost: config.GRAPHQL_VERIFICATION_COST,
       }),
       useWellFormedText(),
+      useDatabaseErrorStatus(),
       useRequestMetrics(metrics),
       useRequestLogging(),
     ],

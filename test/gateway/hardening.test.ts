@@ -172,6 +172,17 @@ describe("document and body size", () => {
     expect(res.errors![0]!.message).toContain("1000 tokens");
   });
 
+  it("answers text PostgreSQL cannot store with 400 and BAD_USER_INPUT, and no internal field", async () => {
+    const account = await createTestAccount(stack);
+    const res = await stack.gql(
+      `mutation($input: SignInInput!) { signIn(input: $input) { status } }`,
+      { input: { account: account.accountId, userName: "al\u0000ice", password: PASSWORD } },
+    );
+    expect(res.status).toBe(400);
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    expect(res.errors![0]!.extensions).not.toHaveProperty("http");
+  });
+
   it("refuses a body over the limit with 413 and a typed JSON error, not Express's HTML", async () => {
     const account = await createTestAccount(stack);
     const before = await userCount(account);
