@@ -259,6 +259,20 @@ describe("enrolment, resync and clock skew", () => {
     expect((await verify(login(d.state, skewed))).outcome).not.toBe("OK");
   });
 
+  it("resyncs at once with the codes a phone shows after its code was reported as CLOCK_SKEW", async () => {
+    const { device, verify } = setup();
+    const d = device();
+    const now = await redisStep();
+    // The phone runs 5 steps ahead; its login code is reported, and that step burnt.
+    const reported = await verify(login(d.state, d.code(now + 5)));
+    expect(reported.outcome).toBe("CLOCK_SKEW");
+    const resynced = await verify(pair("resync", d.state, d.code(now + 5), d.code(now + 6)));
+    expect(resynced).toMatchObject({ outcome: "OK", step: now + 6 });
+    // The pair moved the watermark past the reported code: it stays refused.
+    const after = { ...d.state, lastStep: now + 6, drift: 6 };
+    expect(await verify(login(after, d.code(now + 5)))).toEqual({ outcome: "REPLAYED" });
+  });
+
   it("refuses a code reported as CLOCK_SKEW even once its step comes round, so the report is no oracle", async () => {
     const period = 15;
     const { device, verify } = setup();
