@@ -1,7 +1,8 @@
 /**
  * How outbox messages leave: email over SMTP, SMS through an HTTP webhook, and, where neither
  * is configured, the log. The log transport records only that a message went out (the sender
- * logs id, channel and masked recipient); the body stays in the outbox table.
+ * logs id, channel and masked recipient, never the body); the sender then blanks a one-time
+ * code's body as after any delivery (README, "A device, from creation to sign-in").
  */
 import nodemailer from "nodemailer";
 import type { Channel } from "./outbox";
