@@ -16,5 +16,5 @@ registerEnumType(SessionKind, {
   description:
     "PASSWORD: a password alone. MFA: a password and a code. STS: stepped up with " +
     "getSessionToken. RECOVERY: root recovered with email and phone codes; it may only " +
-    "deactivate root's device and create and enable a new one.",
+    "deactivate and delete root's device and create and enable a new one.",
 });

@@ -135,7 +135,8 @@ export class MfaDeviceResolver {
     @Arg("input", () => DeleteVirtualMfaDeviceInput) input: DeleteVirtualMfaDeviceInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<DeletePayload> {
-    const principal = requirePrincipal(ctx);
+    // A recovery session may delete root's old device once deactivated, to reuse its name.
+    const principal = requirePrincipal(ctx, ALLOW_RECOVERY_SESSION);
     await ctx.services.mfaDevices.delete(principal, input.serialNumber, meta(ctx));
     return Object.assign(new DeletePayload(), { deleted: true });
   }

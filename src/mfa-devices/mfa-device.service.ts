@@ -9,7 +9,7 @@ import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { GatewayConfig } from "../config";
 import type { AuditService } from "../audit/audit.service";
-import { canManageRootDevice, isAccountAdmin } from "../auth/access";
+import { canManageRootDevice, isAccountAdmin, isRecoverySession } from "../auth/access";
 import {
   alreadyExists,
   ApiError,
@@ -260,6 +260,8 @@ export class MfaDeviceService {
 
   async delete(principal: Principal, serialNumber: string, meta: RequestMeta): Promise<void> {
     const device = await this.findManageable(principal, serialNumber);
+    // A recovery session replaces root's device; it deletes no other.
+    if (isRecoverySession(principal) && !isRootDevice(device)) throw forbidden();
     await this.db.$transaction(async (tx) => {
       const [locked] = await tx.$queryRaw<{ userId: string | null }[]>`
         SELECT "userId" FROM "VirtualMfaDevice" WHERE "id" = ${device.id}::uuid FOR UPDATE`;

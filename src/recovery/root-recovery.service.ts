@@ -1,8 +1,8 @@
 /**
  * Root recovery with alternative factors, as AWS offers when the root user's MFA device is lost:
  * the root password, then a one-time code sent to the account's email and another sent to its
- * phone. Both codes together give a "recovery" session, which may only deactivate root's
- * device and create and enable a new one (src/auth/access.ts).
+ * phone. Both codes together give a "recovery" session, which may only deactivate and delete
+ * root's device and create and enable a new one (src/auth/access.ts).
  *
  * The codes are stored as HMACs under the recovery pepper, bound to the recovery and channel;
  * they expire (ROOT_RECOVERY_TTL_SECONDS) and a recovery takes ROOT_RECOVERY_MAX_FAILURES wrong

@@ -110,7 +110,9 @@ describe("recovering the root user", () => {
     ok(await recovery.deactivate(device.serialNumber));
     // With the old device gone, the password alone signs root in again.
     await passwordSession(stack, { email: account.email });
-    const created = ok(await recovery.createDevice("root-account-mfa-device-2")) as {
+    // The old device is deleted so the new one can have root's device name again.
+    ok(await recovery.deleteDevice(device.serialNumber));
+    const created = ok(await recovery.createDevice("root-account-mfa-device")) as {
       createVirtualMfaDevice: {
         virtualMfaDevice: { serialNumber: string };
         base32StringSeed: string;
@@ -141,6 +143,7 @@ describe("recovering the root user", () => {
         { action: "StartRootRecovery", outcome: "success" },
         { action: "CompleteRootRecovery", outcome: "success" },
         { action: "DeactivateMFADevice", outcome: "success" },
+        { action: "DeleteVirtualMFADevice", outcome: "success" },
         { action: "EnableMFADevice", outcome: "success" },
       ]),
     );
