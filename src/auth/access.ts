@@ -13,7 +13,7 @@ import { forbidden, unauthenticated } from "../errors";
 import { SessionKind } from "./session-kind";
 
 export interface PrincipalOptions {
-  /** This operation is one a root recovery session exists for (create, enable, deactivate, delete). */
+  /** A root recovery session exists for this operation (create, enable, deactivate, delete). */
   allowRecovery?: boolean;
 }
 
