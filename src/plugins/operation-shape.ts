@@ -34,11 +34,7 @@ export function operationShape(
 ): OperationShape {
   const known = shapes.get(operation);
   if (known) return known;
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION)
-      fragments.set(definition.name.value, definition);
-  }
+  const fragments = fragmentsOf(document);
   const measured = new Map<string, Measure>();
   const inProgress = new Set<string>();
 
@@ -95,11 +91,7 @@ export function rootFieldNames(
   document: DocumentNode,
   operation: OperationDefinitionNode,
 ): string[] {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION)
-      fragments.set(definition.name.value, definition);
-  }
+  const fragments = fragmentsOf(document);
   const names: string[] = [];
   const spread = new Set<string>();
   const collect = (set: SelectionSetNode): void => {
@@ -117,4 +109,13 @@ export function rootFieldNames(
   };
   collect(operation.selectionSet);
   return names;
+}
+
+function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION)
+      fragments.set(definition.name.value, definition);
+  }
+  return fragments;
 }
