@@ -41,6 +41,12 @@ import { deviceAuditEntry } from "./device-audit";
  * an abandoned enrolment cannot be repeated without bound.
  */
 export const DEFAULT_MAX_DEVICES_PER_ACCOUNT = 5000;
+/**
+ * Unassigned devices one non-administrator may have created and left so. They cannot list or
+ * delete them, so without a bound one user could fill the account's quota; administrators can
+ * clean up, and are not bound.
+ */
+export const MAX_UNASSIGNED_CREATED_PER_USER = 10;
 
 export const noSuchDevice = (serialNumber: string) =>
   notFound(`MFA Device with serial number ${serialNumber} does not exist.`);
@@ -90,6 +96,7 @@ export class MfaDeviceService {
     ) {
       throw deviceExists();
     }
+    await this.checkUnassignedLeftBy(principal, this.db);
 
     // The id comes first: the worker binds the sealed seed to it.
     const deviceId = randomUUID();
@@ -107,6 +114,7 @@ export class MfaDeviceService {
         if (count >= this.maxDevicesPerAccount) {
           throw limitExceeded(`Cannot exceed quota for MFADevices: ${this.maxDevicesPerAccount}.`);
         }
+        await this.checkUnassignedLeftBy(principal, tx);
         const created = await tx.virtualMfaDevice.create({
           data: {
             id: deviceId,
@@ -117,6 +125,7 @@ export class MfaDeviceService {
             sealedSeed: seed.sealedSeed,
             keyId: seed.keyId,
             tags: tags.map(({ key, value }) => ({ key, value })),
+            createdById: principal.userId,
           },
           include: { user: true },
         });
@@ -256,6 +265,22 @@ export class MfaDeviceService {
       include: { user: true },
     });
     return toPage(rows, size, (d) => d.serialNumber, list, principal.accountId);
+  }
+
+  /** MAX_UNASSIGNED_CREATED_PER_USER, for a principal that is not an administrator. */
+  private async checkUnassignedLeftBy(
+    principal: Principal,
+    db: Pick<Db, "virtualMfaDevice">,
+  ): Promise<void> {
+    if (isAccountAdmin(principal)) return;
+    const left = await db.virtualMfaDevice.count({
+      where: { createdById: principal.userId, userId: null },
+    });
+    if (left >= MAX_UNASSIGNED_CREATED_PER_USER) {
+      throw limitExceeded(
+        `Cannot exceed quota for unassigned MFADevices created by one user: ${MAX_UNASSIGNED_CREATED_PER_USER}.`,
+      );
+    }
   }
 
   async delete(principal: Principal, serialNumber: string, meta: RequestMeta): Promise<void> {

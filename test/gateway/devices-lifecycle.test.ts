@@ -11,6 +11,7 @@ import {
   signInUser,
   type TestAccount,
 } from "../support/fixtures";
+import { MAX_UNASSIGNED_CREATED_PER_USER } from "../../src/mfa-devices/mfa-device.service";
 import { startStack, type Stack } from "../support/stack";
 import {
   awayFromStepEdge,
@@ -188,6 +189,31 @@ describe("creating a device", () => {
     expect(errorCode(res)).toBe("LIMIT_EXCEEDED");
     expect(res.errors![0]!.extensions!.iamCode).toBe("LimitExceeded");
     expect(await deviceCount(account)).toBe(5000);
+  });
+
+  it("bounds the unassigned devices a plain user may leave behind, but not an administrator's", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "hal");
+    const hal = (await signInUser(stack, account.accountId, "hal")).session!.token;
+    const first = await createDevice(stack, hal, "h0");
+    for (let i = 1; i < MAX_UNASSIGNED_CREATED_PER_USER; i++)
+      await createDevice(stack, hal, `h${i}`);
+    const res = await stack.gql(CREATE_DEVICE, { input: { virtualMfaDeviceName: "more" } }, hal);
+    expect(errorCode(res)).toBe("LIMIT_EXCEEDED");
+    expect(res.errors![0]!.message).toContain("created by one user");
+    expect(await deviceCount(account)).toBe(MAX_UNASSIGNED_CREATED_PER_USER);
+    // Enabling one of them makes room again; root is not bound at all.
+    const step = await awayFromStepEdge(stack);
+    const input = { userName: "hal", serialNumber: first.serialNumber };
+    ok(
+      await stack.gql(
+        ENABLE_DEVICE,
+        { input: { ...input, ...codePair(first.seed, step - 1) } },
+        hal,
+      ),
+    );
+    await createDevice(stack, hal, "after-enabling");
+    await createDevice(stack, account.rootToken, "roots-own");
   });
 
   it("needs a session", async () => {
