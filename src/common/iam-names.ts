@@ -114,6 +114,10 @@ export function checkTags(tags: Tag[]): Tag[] {
     if (!TAG_KEY_PATTERN.test(key)) {
       throw patternError("tags.member.key", "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+");
     }
+    // AWS reserves the prefix in any case for its own tags; a user's tag must not pose as one.
+    if (key.toLowerCase().startsWith("aws:")) {
+      throw badInput("Tag keys beginning with aws: are reserved for AWS use.", "InvalidInput");
+    }
     if (value.length > 256) throw lengthError("tags.member.value", 256);
     if (!TAG_VALUE_PATTERN.test(value)) {
       throw patternError("tags.member.value", "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*");

@@ -42,6 +42,11 @@ describe("IAM names and paths", () => {
     ).toThrow("Tag keys are case insensitive");
   });
 
+  it.each(["aws:createdBy", "AWS:x"])("refuses the reserved tag key prefix in %s", (key) => {
+    expect(() => checkTags([{ key, value: "v" }])).toThrow("reserved for AWS use");
+    expect(checkTags([{ key: "awsome:x", value: "v" }])).toHaveLength(1);
+  });
+
   it("refuses more than 50 tags", () => {
     const tags = Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: "v" }));
     expect(() => checkTags(tags)).toThrow("less than or equal to 50");
