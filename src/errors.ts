@@ -121,7 +121,9 @@ export function formatError(
     exception: _exception,
     ...extensions
   } = formatted.extensions ?? {};
-  if (ERROR_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
+  // Apollo's own BAD_USER_INPUT (a variable of the wrong type) has no AWS name yet: below.
+  const apollosOwn = code === ErrorCode.BAD_USER_INPUT && extensions.iamCode === undefined;
+  if (ERROR_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR && !apollosOwn) {
     return { ...formatted, extensions };
   }
   if (CLIENT_FAULT_CODES.has(code)) {

@@ -172,6 +172,18 @@ describe("document and body size", () => {
     expect(res.errors![0]!.message).toContain("1000 tokens");
   });
 
+  it("names a variable of the wrong type ValidationError, as every BAD_USER_INPUT", async () => {
+    const account = await createTestAccount(stack);
+    const res = await stack.gql(
+      `query($first: Int) { users(first: $first) { pageInfo { hasNextPage } } }`,
+      { first: "abc" },
+      account.rootToken,
+    );
+    expect(res.status).toBe(400);
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    expect(res.errors![0]!.extensions!.iamCode).toBe("ValidationError");
+  });
+
   it("answers text PostgreSQL cannot store with 400 and BAD_USER_INPUT, and no internal field", async () => {
     const account = await createTestAccount(stack);
     const res = await stack.gql(
