@@ -21,6 +21,7 @@ import { createClient } from "redis";
 import { generateKeyringSpec } from "../worker/seal/keyring";
 import { runLanes } from "./lib/lanes";
 import { cpuSecondsOf as cpuSeconds, startProcess } from "./lib/processes";
+import { deleteKeysWithPrefix } from "./lib/redis-keys";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const WINDOW_MS = 4000;
@@ -126,9 +127,7 @@ async function workerRows(): Promise<Row[]> {
   } finally {
     await client.close();
     await worker.stop();
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-      if (keys.length > 0) await redis.del(keys);
-    }
+    await deleteKeysWithPrefix(redis, prefix);
     await redis.close();
   }
   return rows;

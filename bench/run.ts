@@ -11,7 +11,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { Client } from "pg";
-import { connectRedis } from "../worker/redis-connection";
+import { connectRedis, isCluster } from "../worker/redis-connection";
 import { generateKeyringSpec, parseKeyring } from "../worker/seal/keyring";
 import { stepAt, totpAt } from "../worker/totp/hotp";
 import { measureCoreAgainstOtplib } from "./verifier-core";
@@ -26,6 +26,7 @@ import {
 import type { Keyring } from "../worker/seal/keyring";
 import type { AnyRedis } from "../worker/redis-connection";
 import { findOrSeedListingAccount } from "./lib/listing";
+import { deleteKeysWithPrefix } from "./lib/redis-keys";
 import { createAccount, seedVerifyingDevices } from "./lib/seed";
 import { fmtMs, fmtRate, printTable, type Row } from "./lib/table";
 
@@ -38,6 +39,13 @@ const PORTS = { gateway: 4300, hello: 4400 };
 /** BENCH_WORKERS: auth worker processes (2, as the issue asks; 1 or 3 for the scale-out notes). */
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 50);
+/** Half-length workloads: (b) and (c), and (c) again without the transport. */
+const SHORT_SECONDS = Math.max(3, Math.round(SECONDS / 2));
+/** How (c) and its diagnostic drive the verifier: calls in flight, for SHORT_SECONDS. */
+const REDIS_LOAD = {
+  inFlight: Number(process.env.BENCH_REDIS_IN_FLIGHT ?? 50),
+  durationSeconds: SHORT_SECONDS,
+};
 /** BENCH_ONLY=a,c runs only those workloads (for profiling); the table needs all four. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? "a,b,c,d").split(",").map((s) => s.trim()));
 
@@ -193,7 +201,7 @@ async function main() {
       runLoad({
         url: gatewayUrl,
         connections: 10,
-        durationSeconds: Math.max(3, Math.round(SECONDS / 2)),
+        durationSeconds: SHORT_SECONDS,
         nextRequest: () => ({ body: listQuery, headers: { authorization: `Bearer ${token}` } }),
       });
     log("(b) first page at 1,000 devices");
@@ -203,7 +211,7 @@ async function main() {
 
     log("(c) baseline: redis-benchmark SET, 50 clients");
     const setRate = ONLY.has("c") ? await redisBenchmarkSetRate() : NaN;
-    log(`(c) verifications through Redis, ${WORKERS} workers, 50 in flight`);
+    log(`(c) verifications through Redis, ${WORKERS} workers, ${REDIS_LOAD.inFlight} in flight`);
     const pool = makeDevicePool(
       keyring,
       ONLY.has("c") ? Number(process.env.BENCH_REDIS_DEVICES ?? 200_000) : 0,
@@ -214,13 +222,7 @@ async function main() {
     );
     const viaRedis = !ONLY.has("c")
       ? { ...SKIPPED, calls: 0, outcomes: {} }
-      : await measureRedisPath({
-          redis,
-          prefix,
-          pool,
-          inFlight: Number(process.env.BENCH_REDIS_IN_FLIGHT ?? 50),
-          durationSeconds: Math.max(3, Math.round(SECONDS / 2)),
-        });
+      : await measureRedisPath({ redis, prefix, pool, ...REDIS_LOAD });
     const cpuPerCall = await cpu.microsecondsPer(viaRedis.calls);
     const commandsPerCall = await cpu.commandsPer(viaRedis.calls);
     log(`(c) outcomes: ${JSON.stringify(viaRedis.outcomes)}`);
@@ -252,7 +254,7 @@ async function main() {
         target: "<= 1.50x",
       },
       {
-        workload: `(c) verifications through Redis, ${WORKERS} workers, 50 in flight`,
+        workload: `(c) verifications through Redis, ${WORKERS} workers, ${REDIS_LOAD.inFlight} in flight`,
         figure: `${fmtRate(viaRedis.rps)}, p50 ${fmtMs(viaRedis.p50)}, p99 ${fmtMs(viaRedis.p99)}`,
         baseline: `redis-benchmark SET: ${fmtRate(setRate)}`,
         ratio: viaRedis.rps / setRate,
@@ -279,6 +281,12 @@ async function main() {
     // After the gateway has stopped: deleting while its last writes commit can deadlock.
     if (e2eAccount) await pg.query(`DELETE FROM "Account" WHERE id = $1`, [e2eAccount]);
     await pg.end();
+    // The verifications' keys (watermarks, known sources kept for months) under this run's
+    // prefixes: the shared Redis should not keep a benchmark's leftovers.
+    if (!isCluster(redis)) {
+      for (const runPrefix of [prefix, `${prefix}-floor`])
+        await deleteKeysWithPrefix(redis, runPrefix);
+    }
     await redis.close();
   }
 }
@@ -291,14 +299,7 @@ async function main() {
 async function measureFloor(redis: AnyRedis, keyring: Keyring, prefix: string, pool: PoolDevice[]) {
   log("(c) diagnostic: the same verifications in this process, without the transport");
   const meter = await cpuMeter(redis, []);
-  const result = await measureVerifierInProcess({
-    redis,
-    keyring,
-    prefix,
-    pool,
-    inFlight: Number(process.env.BENCH_REDIS_IN_FLIGHT ?? 50),
-    durationSeconds: Math.max(3, Math.round(SECONDS / 2)),
-  });
+  const result = await measureVerifierInProcess({ redis, keyring, prefix, pool, ...REDIS_LOAD });
   const cpuPerCall = await meter.microsecondsPer(result.calls);
   return { ...result, cpuPerCall, insideScript: await meter.microsecondsInside("evalsha") };
 }
@@ -306,7 +307,7 @@ async function measureFloor(redis: AnyRedis, keyring: Keyring, prefix: string, p
 function describeFloor(floor: Awaited<ReturnType<typeof measureFloor>>, setRate: number): string {
   const { redis, bench } = floor.cpuPerCall;
   return [
-    `(c) without the transport (the verify handler in the bench process, 50 in flight): ${fmtRate(floor.rps)} = ${(floor.rps / setRate).toFixed(2)}x SET; outcomes ${JSON.stringify(floor.outcomes)}`,
+    `(c) without the transport (the verify handler in the bench process, ${REDIS_LOAD.inFlight} in flight): ${fmtRate(floor.rps)} = ${(floor.rps / setRate).toFixed(2)}x SET; outcomes ${JSON.stringify(floor.outcomes)}`,
     `    CPU per verification: verifier and load loop ${bench} µs, Redis ${redis} µs (${floor.insideScript} µs inside the verify script),`,
     `    so one Redis core alone could serve at most ${fmtRate(1e6 / redis!)} of them (0.25x SET is ${fmtRate(setRate / 4)})`,
   ].join("\n");

@@ -12,6 +12,7 @@ import { createClient } from "redis";
 import { createWorkerClient } from "../worker/client";
 import { runLanes } from "./lib/lanes";
 import { createWorker, type Worker, type WorkerHandlers } from "../worker/worker";
+import { deleteKeysWithPrefix } from "./lib/redis-keys";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -56,9 +57,7 @@ async function measure(workerCount: number, inFlight: number) {
   await client.close();
   for (const worker of workers) await worker.stop();
   const admin = opened[0]!;
-  for await (const keys of admin.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-    if (keys.length > 0) await admin.del(keys);
-  }
+  await deleteKeysWithPrefix(admin, prefix);
   for (const redis of opened) await redis.close();
 
   return { workers: workerCount, inFlight, ...result };

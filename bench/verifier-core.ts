@@ -14,6 +14,7 @@ import { generateKeyringSpec, parseKeyring } from "../worker/seal/keyring";
 import { base32Decode } from "../worker/totp/base32";
 import { matchingSteps, stepAt, totpAt } from "../worker/totp/hotp";
 import { createVerifier } from "../worker/verify/verifier";
+import { deleteKeysWithPrefix } from "./lib/redis-keys";
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const keyring = parseKeyring(generateKeyringSpec("bench"));
@@ -86,9 +87,7 @@ async function throughRedis(): Promise<number | undefined> {
     }),
   );
   const rate = done / (Number(process.hrtime.bigint() - start) / 1e9);
-  for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-    if (keys.length > 0) await redis.del(keys);
-  }
+  await deleteKeysWithPrefix(redis, prefix);
   await redis.close();
   return rate;
 }
