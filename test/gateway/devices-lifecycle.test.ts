@@ -202,7 +202,7 @@ describe("creating a device", () => {
     expect(errorCode(res)).toBe("LIMIT_EXCEEDED");
     expect(res.errors![0]!.message).toContain("created by one user");
     expect(await deviceCount(account)).toBe(MAX_UNASSIGNED_CREATED_PER_USER);
-    // Enabling one of them makes room again; root is not bound at all.
+    // Enabling one of them makes room again.
     const step = await awayFromStepEdge(stack);
     const input = { userName: "hal", serialNumber: first.serialNumber };
     ok(
@@ -213,6 +213,20 @@ describe("creating a device", () => {
       ),
     );
     await createDevice(stack, hal, "after-enabling");
+    // Root, with as many of its own unassigned as the bound, may still create more.
+    const root = await stack.db.user.findFirstOrThrow({
+      where: { accountId: account.accountId, isRoot: true },
+    });
+    await stack.db.virtualMfaDevice.createMany({
+      data: Array.from({ length: MAX_UNASSIGNED_CREATED_PER_USER }, (_, i) => ({
+        accountId: account.accountId,
+        name: `root-left-${i}`,
+        serialNumber: `arn:aws:iam::${account.accountId}:mfa/root-left-${i}`,
+        sealedSeed: "not-a-seal",
+        keyId: "none",
+        createdById: root.id,
+      })),
+    });
     await createDevice(stack, account.rootToken, "roots-own");
   });
 

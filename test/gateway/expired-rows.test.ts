@@ -49,9 +49,8 @@ async function seedRows(accountId: string, userId: string) {
           ...ended,
         },
       });
-    const ended = age === "live" ? {} : { sentAt: ago(ms) };
-    const sent = await message(ended);
-    const failed = await message(age === "live" ? {} : { failedAt: ago(ms) });
+    const sent = await message(age === "live" ? {} : { sentAt: expiresAt });
+    const failed = await message(age === "live" ? {} : { failedAt: expiresAt });
     rows[age].push(session.id, challenge.id, recovery.id, String(sent.id), String(failed.id));
   }
   return rows;
