@@ -70,10 +70,7 @@ async function main() {
       logger.info({ signal }, "shutdown: stopping the outbox sender");
       await outbox.stop();
     }
-    if (cleaner) {
-      logger.info({ signal }, "shutdown: stopping the expired-rows cleaner");
-      await cleaner.stop();
-    }
+    await cleaner?.stop();
     logger.info({ signal }, "shutdown: draining HTTP requests");
     await gateway.stop();
     logger.info("shutdown: closing worker client");
