@@ -203,11 +203,12 @@ describe("the replay watermark", () => {
         account.rootToken,
       ),
     );
-    // As after a Redis restart: the worker's copy of the watermark is gone.
+    // As after a Redis restart: the worker's copy of the watermark (the device's state) is gone.
     const { id } = await row(device.serialNumber);
-    await (stack.redis as unknown as { del(key: string): Promise<number> }).del(
-      `${stack.prefix}:{d:${id}}:wm`,
+    const deleted = await (stack.redis as unknown as { del(key: string): Promise<number> }).del(
+      `${stack.prefix}:{d:${id}}`,
     );
+    expect(deleted).toBe(1); // so the refusal below comes from PostgreSQL's copy alone
     const again = await enableWith(account, "amnesia", device.serialNumber, codes);
     expect(errorCode(again)).toBe("INVALID_AUTHENTICATION_CODE");
     expect(again.errors![0]!.extensions!.reason).toBe("REPLAYED");

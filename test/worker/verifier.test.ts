@@ -8,7 +8,12 @@ import { generateKeyringSpec, parseKeyring } from "../../worker/seal/keyring";
 import { base32Decode } from "../../worker/totp/base32";
 import { hotp, type Digits } from "../../worker/totp/hotp";
 import { DEFAULT_POLICY, guessesPerYear, type VerifyPolicyInput } from "../../worker/verify/policy";
-import { createVerifier, VerifierError, type VerifyRequest } from "../../worker/verify/verifier";
+import {
+  createVerifier,
+  hashSource,
+  VerifierError,
+  type VerifyRequest,
+} from "../../worker/verify/verifier";
 
 const redis = createClient({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
 const keyring = parseKeyring(generateKeyringSpec("test"));
@@ -462,6 +467,35 @@ describe.each([
       outcome: "THROTTLED",
     });
     expect(await verify(login(d.state, d.code(now), "spender"), id)).toEqual(first);
+  });
+
+  it("forgets a source's failures once their memory has passed, while the device's state lives on", async () => {
+    const { device, verify } = setup({
+      policy: { pairFree: 2, pairBaseSeconds: 1, pairCapSeconds: 2, pairMemorySeconds: 2 },
+    });
+    const d = device();
+    const guess = d.wrongCode(await redisStep());
+    for (let i = 0; i < 2; i++)
+      expect((await verify(login(d.state, guess))).outcome).toBe("INVALID");
+    await sleep(2_100);
+    // Forgotten, the count starts again: two more failures before a lock. Remembered, the third
+    // failure would lock for 2 s and the fourth attempt be THROTTLED.
+    for (let i = 0; i < 2; i++)
+      expect((await verify(login(d.state, guess))).outcome).toBe("INVALID");
+    expect((await verify(login(d.state, guess))).outcome).toBe("THROTTLED");
+  });
+
+  it("keeps a device's state small: a success clears its source's failures and the burnt steps it passes", async () => {
+    const { prefix, device, verify } = setup();
+    const d = device();
+    const now = await freshStep(30);
+    for (let i = 0; i < 2; i++)
+      expect((await verify(login(d.state, d.wrongCode(now), "cafe"))).outcome).toBe("INVALID");
+    expect((await verify(login(d.state, d.code(now - 5), "cafe"))).outcome).toBe("CLOCK_SKEW");
+    const state = `${prefix}:{d:${d.state.deviceId}}`;
+    expect((await redis.hKeys(state)).sort()).toEqual(["burn", "dev", "p:" + hashSource("cafe")]);
+    expect((await verify(login(d.state, d.code(now), "cafe"))).outcome).toBe("OK");
+    expect((await redis.hKeys(state)).sort()).toEqual(["known", "wm"]);
   });
 
   it("leaves no key without an expiry, so every lock is temporary", async () => {

@@ -1,4 +1,4 @@
--- The per-source failure budget's two rules, included by source-budget-1.lua and verify-7.lua
+-- The per-source failure budget's two rules, included by source-budget-1.lua and verify-3.lua
 -- (scripts.ts pastes this file where a script says `--#include budget.lua`), so the claim on
 -- Redis Cluster and the check inside the verify script on a single Redis cannot drift apart.
 

@@ -2,7 +2,7 @@
  * Loads the worker's Lua scripts from this folder at startup and runs them by SHA with a
  * NOSCRIPT fallback, on a single Redis or a Redis Cluster alike.
  *
- * Each script's key count is in its file name (`verify-7.lua`), as in BullMQ, so a call with
+ * Each script's key count is in its file name (`verify-3.lua`), as in BullMQ, so a call with
  * the wrong number of keys fails here instead of silently reading the wrong ARGV.
  */
 import { createHash } from "node:crypto";
@@ -50,7 +50,7 @@ const FILE_PATTERN = /^([a-z][a-z-]*)-(\d+)\.lua$/;
  */
 export function defaultScriptDir(): string {
   const candidates = [__dirname, path.resolve(__dirname, "../../../worker/lua")];
-  const found = candidates.find((dir) => existsSync(path.join(dir, "verify-7.lua")));
+  const found = candidates.find((dir) => existsSync(path.join(dir, "verify-3.lua")));
   if (!found) throw new Error(`Lua scripts not found in ${candidates.join(" or ")}`);
   return found;
 }

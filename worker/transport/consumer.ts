@@ -323,7 +323,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
  * its reply holds the plaintext seed, which must never rest in Redis, and running it again on a
  * retry is harmless because the gateway keeps only the first answer. Not verify: the verifier
  * stores its own result under the request id, fingerprinted, in the device's slot, in the same
- * script that decides (verify-7.lua), so a second copy here would only cost every verification a
+ * script that decides (verify-3.lua), so a second copy here would only cost every verification a
  * GET and a SET.
  */
 const CACHED_OPS: ReadonlySet<WorkerOp> = new Set(["reseal"]);

@@ -1,6 +1,6 @@
 /**
  * The worker's verification core: unseal the seed, find which steps the submitted code(s)
- * match, then let one atomic Lua script per device decide with Redis TIME (see verify-7.lua).
+ * match, then let one atomic Lua script per device decide with Redis TIME (see verify-3.lua).
  *
  * The worker's own clock only chooses which steps to compute; it never decides. If its guess
  * does not cover the script's window, the script changes nothing and says so, and the worker
@@ -66,7 +66,10 @@ export function hashSource(source: string): string {
   return createHash("sha256").update(source, "utf8").digest("hex").slice(0, 32);
 }
 
-/** Every key of one verification. Device keys share the `{d:<device>}` tag, so one slot. */
+/**
+ * Every key of one verification. A device's whole state is one hash (see verify-3.lua); its
+ * stored results share its `{d:<device>}` tag, so one slot.
+ */
 export function verifierKeys(
   prefix: string,
   deviceId: string,
@@ -75,12 +78,8 @@ export function verifierKeys(
 ) {
   const device = `${prefix}:{d:${deviceId}}`;
   return {
-    watermark: `${device}:wm`,
-    deviceFailures: `${device}:fail`,
-    pairFailures: `${device}:src:${sourceHash}`,
-    burntSteps: `${device}:burn`,
+    state: device,
     result: `${device}:res:${requestId}`,
-    knownSources: `${device}:known`,
     sourceBudget: `${prefix}:{s:${sourceHash}}:budget`,
     /** Stands in for the source budget in the verify script where that lives in another slot. */
     noSourceBudget: `${device}:budget-elsewhere`,
@@ -138,6 +137,14 @@ export function createVerifier(deps: VerifierDeps): Verifier {
   // On a single Redis the verify script checks the per-source budget itself: one script call
   // per verification instead of three (claim, verify, refund). README "Benchmarks".
   const budgetInScript = scripts.singleNode === true;
+  // The device's state hash lives as long as the longest of its memories; each record in it
+  // carries its own time and lapses on its own (verify-3.lua).
+  const stateTtlSeconds = Math.max(
+    policy.pairMemorySeconds,
+    policy.deviceMemorySeconds,
+    policy.knownSourceMemorySeconds,
+    policy.watermarkTtlSeconds,
+  );
   // Redis TIME minus the local clock, learnt from every script reply.
   let offsetMs = 0;
 
@@ -231,7 +238,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       policy.deviceCapSeconds * 1000,
       policy.deviceMemorySeconds,
       policy.resultTtlSeconds,
-      policy.watermarkTtlSeconds,
+      stateTtlSeconds,
       sourceHash,
       policy.knownSourceMemorySeconds,
       policy.knownSourcesKept,
@@ -239,12 +246,8 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       ...budgetArgs,
     ];
     const deviceKeys = [
-      keys.watermark,
-      keys.deviceFailures,
-      keys.pairFailures,
-      keys.burntSteps,
+      keys.state,
       keys.result,
-      keys.knownSources,
       budgetInScript ? keys.sourceBudget : keys.noSourceBudget,
     ];
 

@@ -4,16 +4,24 @@
   whether any of them may be accepted *now*, spends and refunds attempts, moves the watermark
   and stores the result under the request id. Every key hashes to the device's slot.
 
-  KEYS[1] watermark       <prefix>:{d:<device>}:wm            highest accepted step
-  KEYS[2] device fails    <prefix>:{d:<device>}:fail          hash n, until (ms), unknown sources
-  KEYS[3] pair fails      <prefix>:{d:<device>}:src:<source>  hash n, until (ms), this source
-  KEYS[4] burnt steps     <prefix>:{d:<device>}:burn          zset of steps revealed by CLOCK_SKEW
-  KEYS[5] result          <prefix>:{d:<device>}:res:<request> "fingerprint|code|a|b"
-  KEYS[6] known sources   <prefix>:{d:<device>}:known         zset source hash -> last success (ms)
-  KEYS[7] source budget   <prefix>:{s:<source>}:budget        failures of this source, all devices
+  A device's whole state is ONE hash, read with one HMGET and written with at most one HSET and
+  one HDEL per phase: on Redis each command a script calls costs about as much as the Lua around
+  it, and one key per concern cost 20 calls for a first success from a new network (now 9).
+
+  KEYS[1] device state    <prefix>:{d:<device>}               hash, fields below
+  KEYS[2] result          <prefix>:{d:<device>}:res:<request> "fingerprint|code|a|b"
+  KEYS[3] source budget   <prefix>:{s:<source>}:budget        failures of this source, all devices
                           (on Redis Cluster, where that key lives in another slot, an unused key
                           in the device's slot: the worker claims the budget beforehand with
                           source-budget-1.lua and passes ARGV[25] = "0")
+
+  Fields of KEYS[1]. Hash fields cannot expire on their own (Redis < 7.4), so each record
+  carries the time it was last charged and counts as empty once its memory has passed:
+    wm          highest accepted step
+    burn        steps revealed by CLOCK_SKEW, "s,s,..."
+    dev         device-wide failures of sources not known to it, "n|untilMs|lastMs"
+    p:<source>  this source's failures, "n|untilMs|lastMs"
+    known       sources that succeeded here, "<source>=<ms>;...", the most recent few
 
   ARGV[1]  mode            "login" (one code) or "pair" (two consecutive codes: enrol, resync)
   ARGV[2]  fingerprint     HMAC of the request under the seed; a reused request id must match
@@ -28,13 +36,13 @@
   ARGV[11] matches         comma-separated matching steps (pair mode: s where code1=s, code2=s+1)
   ARGV[12] pair free       ARGV[13] pair base ms   ARGV[14] pair cap ms   ARGV[15] pair memory s
   ARGV[16] device free     ARGV[17] device base ms ARGV[18] device cap ms ARGV[19] device memory s
-  ARGV[20] result ttl s    ARGV[21] watermark ttl s
+  ARGV[20] result ttl s    ARGV[21] state ttl s (the longest of the memories and the watermark's)
   ARGV[22] source hash     ARGV[23] known-source memory s   ARGV[24] known sources kept
-  ARGV[25] budget here     "1": check and charge KEYS[7] in this script; "0": the worker did
+  ARGV[25] budget here     "1": check and charge KEYS[3] in this script; "0": the worker did
   ARGV[26] budget limit    ARGV[27] budget window s
 
   Known sources: a source that has succeeded on this device within the known-source memory is
-  the owner's (or shares the owner's network). The device-wide layer (KEYS[2]) neither counts
+  the owner's (or shares the owner's network). The device-wide layer (`dev`) neither counts
   its failures nor locks it out: it exists to stop many sources guessing together, and that
   must not let them lock the owner out. So it can lock unknown sources for days, where a layer
   that also held back the owner would have to stay short (15 minutes let a thousand sources
@@ -52,7 +60,7 @@
 ]]
 --#include budget.lua
 
-local mode, fingerprint = ARGV[1], ARGV[2]
+local state, mode, fingerprint = KEYS[1], ARGV[1], ARGV[2]
 local period, centreOffset = tonumber(ARGV[3]), tonumber(ARGV[4])
 local radius, classify, driftLimit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local pgLastStep = tonumber(ARGV[8])
@@ -63,7 +71,7 @@ local nowSec = tonumber(time[1])
 local nowMs = nowSec * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 -- Idempotency first: a retried request gets the first answer and verifies nothing.
-local stored = redis.call('GET', KEYS[5])
+local stored = redis.call('GET', KEYS[2])
 if stored then
   local fp, code, a, b = string.match(stored, '^([^|]*)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
   if fp ~= fingerprint then return {6, 0, 0, nowMs, 1} end
@@ -73,7 +81,7 @@ end
 local function int(x) return string.format('%.0f', x) end
 
 local function finish(code, a, b)
-  redis.call('SET', KEYS[5], fingerprint .. '|' .. code .. '|' .. int(a) .. '|' .. int(b),
+  redis.call('SET', KEYS[2], fingerprint .. '|' .. code .. '|' .. int(a) .. '|' .. int(b),
     'EX', ARGV[20])
   return {code, a, b, nowMs, 0}
 end
@@ -88,57 +96,79 @@ if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0} end
 -- storing the refusal, exactly as a refused claim by source-budget-1.lua.
 local budgetHere = ARGV[25] == '1'
 if budgetHere then
-  local retryAfter = budgetRetryAfter(KEYS[7], ARGV[26], ARGV[27])
+  local retryAfter = budgetRetryAfter(KEYS[3], ARGV[26], ARGV[27])
   if retryAfter then return {3, retryAfter, 0, nowMs, 0} end
 end
 
 local sourceHash = ARGV[22]
+-- Hex only, so it is safe inside the patterns and separators below.
+assert(string.match(sourceHash, '^%x+$'), 'the source hash must be hex')
+local pairField = 'p:' .. sourceHash
+local fields = redis.call('HMGET', state, 'wm', 'burn', 'dev', 'known', pairField)
+
+-- Known sources: "<hash>=<ms>;..." (hashes are hex, so neither separator occurs in them).
 local knownMemoryMs = tonumber(ARGV[23]) * 1000
-local lastSuccess = tonumber(redis.call('ZSCORE', KEYS[6], sourceHash) or '')
+local knownList = fields[4] or ''
+local lastSuccess = tonumber(string.match(';' .. knownList, ';' .. sourceHash .. '=(%d+)') or '')
 local known = lastSuccess ~= nil and lastSuccess > nowMs - knownMemoryMs
 
--- Each counter as it stands: {n, until}. Read once, for the lock check and for any refund.
-local pairBefore = redis.call('HMGET', KEYS[3], 'n', 'until')
-local deviceBefore = redis.call('HMGET', KEYS[2], 'n', 'until')
+-- A failure layer as {n, until, last}; a record whose memory has passed counts as empty.
+local function layer(record, memorySeconds)
+  local n, untilMs, last = string.match(record or '', '^(%d+)|(%d+)|(%d+)$')
+  if not n or tonumber(last) <= nowMs - tonumber(memorySeconds) * 1000 then return {0, 0, 0} end
+  return {tonumber(n), tonumber(untilMs), tonumber(last)}
+end
+local function encode(record) return int(record[1]) .. '|' .. int(record[2]) .. '|' .. int(record[3]) end
+
+local pairBefore = layer(fields[5], ARGV[15])
+local deviceBefore = layer(fields[3], ARGV[19])
 
 -- Attempts made while locked are not counted, so an attacker cannot extend a lock.
-local lockEnd = tonumber(pairBefore[2] or '0')
-if not known then lockEnd = math.max(lockEnd, tonumber(deviceBefore[2] or '0')) end
+local lockEnd = pairBefore[2]
+if not known then lockEnd = math.max(lockEnd, deviceBefore[2]) end
 if lockEnd > nowMs then
   return finish(3, math.max(1, math.ceil((lockEnd - nowMs) / 1000)), 0)
 end
 
--- Spend the attempt before deciding: should anything below fail, the attempt stays spent.
-local function spend(key, free, baseMs, capMs, memory)
-  local n = redis.call('HINCRBY', key, 'n', 1)
-  if n >= free then
-    local lock = math.min(capMs, baseMs * 2 ^ math.min(n - free, 62))
-    redis.call('HSET', key, 'until', int(nowMs + lock))
-  end
-  redis.call('EXPIRE', key, memory)
+-- Writes are gathered and sent as one HSET and one HDEL per phase.
+local sets, dels = {}, {}
+local function put(field, value) sets[#sets + 1] = field; sets[#sets + 1] = value end
+local function drop(field) dels[#dels + 1] = field end
+local function flush()
+  if #sets > 0 then redis.call('HSET', state, unpack(sets)) end
+  if #dels > 0 then redis.call('HDEL', state, unpack(dels)) end
+  sets, dels = {}, {}
 end
-local function refund(key, before)
-  local fields = {'n', 'until'}
-  for i = 1, 2 do
-    if before[i] then redis.call('HSET', key, fields[i], before[i])
-    else redis.call('HDEL', key, fields[i]) end
-  end
-end
-spend(KEYS[3], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15])
-if not known then
-  spend(KEYS[2], tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19])
+-- Puts a layer back as it was before this attempt: as it was, or absent.
+local function restore(field, before)
+  if before[1] > 0 then put(field, encode(before)) else drop(field) end
 end
 
-local watermark = tonumber(redis.call('GET', KEYS[1]) or '')
+-- Spend the attempt before deciding: should anything below fail, the attempt stays spent.
+local function spent(before, free, baseMs, capMs)
+  local n = before[1] + 1
+  local untilMs = before[2]
+  if n >= free then untilMs = nowMs + math.min(capMs, baseMs * 2 ^ math.min(n - free, 62)) end
+  return {n, untilMs, nowMs}
+end
+put(pairField, encode(spent(pairBefore, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))))
+if not known then
+  put('dev', encode(spent(deviceBefore, tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]))))
+end
+flush()
+redis.call('EXPIRE', state, ARGV[21])
+
+local watermark = tonumber(fields[1] or '')
 if pgLastStep and (not watermark or pgLastStep > watermark) then watermark = pgLastStep end
 
 -- Burnt steps guard single codes only. A pair (enrol, resync) still needs the code of the step
 -- beside a reported one, so a report helps a guesser no more than a login guess would; and a
 -- resync with the codes the phone shows right after a CLOCK_SKEW answer is what that answer
 -- asks for.
-local function burnt(step)
-  return mode ~= 'pair' and redis.call('ZSCORE', KEYS[4], step) ~= false
-end
+local burntList = fields[2] or ''
+local burntSteps = {}
+for token in string.gmatch(burntList, '[^,]+') do burntSteps[tonumber(token)] = true end
+local function burnt(step) return mode ~= 'pair' and burntSteps[step] == true end
 
 local accepted, replayed, skewed = nil, false, {}
 for token in string.gmatch(ARGV[11], '[^,]+') do
@@ -160,36 +190,51 @@ local function clamp(x, limit) return math.max(-limit, math.min(limit, x)) end
 local shown = 0
 if mode == 'pair' then shown = 1 end
 
+-- Known sources, this one first at `nowMs`, without those past their memory, at most `kept`.
+local function rememberSource(kept)
+  local entries = {{sourceHash, nowMs}}
+  for hash, ms in string.gmatch(knownList, '(%x+)=(%d+)') do
+    ms = tonumber(ms)
+    if hash ~= sourceHash and ms > nowMs - knownMemoryMs then entries[#entries + 1] = {hash, ms} end
+  end
+  table.sort(entries, function(x, y) return x[2] > y[2] end)
+  local parts = {}
+  for i = 1, math.min(kept, #entries) do parts[i] = entries[i][1] .. '=' .. int(entries[i][2]) end
+  return table.concat(parts, ';')
+end
+
 if accepted then
   local newWatermark = accepted + shown
-  redis.call('SET', KEYS[1], int(newWatermark), 'EX', ARGV[21])
+  put('wm', int(newWatermark))
   if not known then
     -- This source's own earlier failures were the owner's typos, not guesses by others: take
     -- them back out of the device-wide count. Other sources' failures stay counted, so an
     -- owner's success never hands a distributed attacker a fresh allowance.
     -- The count goes back to before this attempt, less those failures, and the lock with it.
-    local remaining = tonumber(deviceBefore[1] or '0') - tonumber(pairBefore[1] or '0')
-    if remaining > 0 then refund(KEYS[2], {int(remaining), deviceBefore[2]})
-    else redis.call('DEL', KEYS[2]) end
+    local remaining = deviceBefore[1] - pairBefore[1]
+    if remaining > 0 then put('dev', encode({remaining, deviceBefore[2], deviceBefore[3]}))
+    else drop('dev') end
   end
-  redis.call('DEL', KEYS[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', int(newWatermark))
-  -- Remember the source, keeping only the most recent few so the set stays small. A source
-  -- remembered within the last hour is left as it is: most sign-ins come from known networks,
-  -- and an hour is nothing against the memory of months.
+  drop(pairField)
+  local later = {}
+  for step in pairs(burntSteps) do
+    if step > newWatermark then later[#later + 1] = int(step) end
+  end
+  if #later > 0 then put('burn', table.concat(later, ',')) elseif burntList ~= '' then drop('burn') end
+  -- Remember the source. A source remembered within the last hour is left as it is: most
+  -- sign-ins come from known networks, and an hour is nothing against the memory of months.
   if not (known and lastSuccess > nowMs - 3600000) then
-    if redis.call('ZADD', KEYS[6], nowMs, sourceHash) == 1 then
-      redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -1 - tonumber(ARGV[24]))
-    end
-    redis.call('EXPIRE', KEYS[6], ARGV[23])
+    put('known', rememberSource(tonumber(ARGV[24])))
   end
+  flush()
   return finish(0, newWatermark, clamp(newWatermark - nowStep, driftLimit))
 end
 
 if replayed then
   -- A genuine but used code proves possession; it is not a guess.
-  refund(KEYS[3], pairBefore)
-  if not known then refund(KEYS[2], deviceBefore) end
+  restore(pairField, pairBefore)
+  if not known then restore('dev', deviceBefore) end
+  flush()
   return finish(2, 0, 0)
 end
 
@@ -200,18 +245,21 @@ if #skewed > 0 then
   local nearest = skewed[1]
   for _, step in ipairs(skewed) do
     if math.abs(step - centre) < math.abs(nearest - centre) then nearest = step end
-    redis.call('ZADD', KEYS[4], step, int(step))
-    if mode == 'pair' then redis.call('ZADD', KEYS[4], step + 1, int(step + 1)) end
+    burntSteps[step] = true
+    if mode == 'pair' then burntSteps[step + 1] = true end
   end
-  redis.call('EXPIRE', KEYS[4], ARGV[21])
-  refund(KEYS[3], pairBefore)
-  if not known then refund(KEYS[2], deviceBefore) end
+  local all = {}
+  for step in pairs(burntSteps) do all[#all + 1] = int(step) end
+  put('burn', table.concat(all, ','))
+  restore(pairField, pairBefore)
+  if not known then restore('dev', deviceBefore) end
+  flush()
   return finish(4, nearest + shown - nowStep, 0)
 end
 
 if budgetHere then
   -- Charged only now, for a fresh failure: within one atomic script that is the same as
   -- spending first and refunding every other outcome (as the separate claim must), and cheaper.
-  chargeBudget(KEYS[7], ARGV[27])
+  chargeBudget(KEYS[3], ARGV[27])
 end
 return finish(1, 0, 0)
