@@ -11,7 +11,12 @@ export class CreateAccountInput {
   @Field()
   password!: string;
 
-  @Field({ nullable: true, description: "Shown in authenticator apps instead of the id." })
+  @Field({
+    nullable: true,
+    description:
+      "Shown in authenticator apps instead of the id, and signs IAM users in: 3–63 lower-case " +
+      "letters, digits and single hyphens, and not twelve digits (that is an account id).",
+  })
   accountAlias?: string;
 }
 

@@ -11,6 +11,8 @@ const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
 /** AWS's account alias rule: lower-case letters, digits and single hyphens, 3–63 long. */
 const ALIAS_PATTERN = /^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/;
+/** What sign-in reads as an account id rather than an alias. */
+export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
 
 /** AWS allows up to eight MFA devices per identity. */
 export const MAX_DEVICES_PER_USER_LIMIT = 8;
@@ -49,6 +51,11 @@ export class AccountService {
         "The account alias must be 3 to 63 lower-case letters, digits and single hyphens, " +
           "starting and ending with a letter or digit.",
       );
+    }
+    // Sign-in reads twelve digits as an account id, so such an alias could never be used, and
+    // it could pose as another account's id.
+    if (input.accountAlias !== undefined && ACCOUNT_ID_PATTERN.test(input.accountAlias)) {
+      throw badInput("The account alias must not be twelve digits: that is an account id.");
     }
     checkPasswordRules(input.password);
     const passwordHash = await hashPassword(input.password);

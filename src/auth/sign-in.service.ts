@@ -1,5 +1,6 @@
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
+import { ACCOUNT_ID_PATTERN } from "../accounts/account.service";
 import { badInput, unauthenticated } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { UserRow } from "../users/user.type";
@@ -111,7 +112,7 @@ export class SignInService {
     }
     if (request.account.length > 63 || request.userName.length > 128) return null;
     const account = await this.db.account.findFirst({
-      where: /^\d{12}$/.test(request.account)
+      where: ACCOUNT_ID_PATTERN.test(request.account)
         ? { id: request.account }
         : { alias: request.account },
       select: { id: true },

@@ -97,6 +97,15 @@ describe("sign-up and sign-in", () => {
         accountAlias: "Bad Alias",
       },
     ],
+    // Twelve digits read as an account id at sign-in, so such an alias could never be used.
+    [
+      {
+        email: "d@example.com",
+        phone: "+14155550100",
+        password: PASSWORD,
+        accountAlias: "123456789012",
+      },
+    ],
   ])("refuses bad sign-up input %j with BAD_USER_INPUT", async (input) => {
     const before = await stack.db.account.count();
     const res = await stack.gql(
