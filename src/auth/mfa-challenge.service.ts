@@ -10,6 +10,9 @@
  *   skewed genuine code, a throttled or failed check);
  * - is consumed by a conditional UPDATE in the transaction that creates the session, so of
  *   any number of concurrent right answers exactly one gets a session.
+ * A TOTP answer's step is claimed in that same transaction (`claimAcceptedStep`): one code
+ * opens one session however many challenges it answers at once, and none once its device was
+ * deactivated or deleted while the code was being checked.
  */
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
@@ -18,7 +21,11 @@ import { recoveryCodeUsedNotice } from "../notifications/messages";
 import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
 import type { RecoveryCodeService } from "../recovery/recovery-code.service";
 import { normaliseRecoveryCode } from "../recovery/recovery-code";
-import type { CodeVerificationService } from "../mfa-devices/code-verification.service";
+import {
+  replayedCode,
+  type AcceptedCode,
+  type CodeVerificationService,
+} from "../mfa-devices/code-verification.service";
 import type { RequestMeta } from "../users/user.service";
 import type { UserRow } from "../users/user.type";
 import type { MfaFailureService } from "./mfa-failures";
@@ -55,6 +62,8 @@ export interface ChallengeConfig {
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 type Answer = { method: "totp"; code: string } | { method: "recovery-code"; code: string };
+/** What the answer proved: a recovery code to spend, or a device step to claim. */
+type Proof = { recoveryCode: string } | { deviceId: string; accepted: AcceptedCode };
 
 /** Unknown, expired, used or void: one answer, so a guessed token learns nothing. */
 export const challengeVoid = () =>
@@ -62,6 +71,12 @@ export const challengeVoid = () =>
 
 /** Thrown inside a transaction to roll it back when the challenge was consumed meanwhile. */
 class ChallengeGone extends Error {}
+/** Thrown inside a transaction to roll it back when the device step could not be claimed. */
+class ClaimLost extends Error {
+  constructor(readonly deviceId: string) {
+    super("the device step was claimed first, or the device is gone");
+  }
+}
 
 export class MfaChallengeService {
   constructor(
@@ -109,16 +124,22 @@ export class MfaChallengeService {
     if (failuresAfter === null) throw challengeVoid();
     const attemptsRemaining = this.config.MFA_CHALLENGE_MAX_FAILURES - failuresAfter;
 
+    let proof: Proof = { recoveryCode: answer.code };
     if (device) {
       try {
-        await this.verification.verifyDeviceCode(device, "login", { code1: answer.code }, meta);
+        const accepted = await this.verification.checkCodes(
+          device,
+          "login",
+          { code1: answer.code },
+          meta,
+        );
+        proof = { deviceId: device.id, accepted };
       } catch (error) {
         throw await this.refuse(challenge.id, user, event, error, attemptsRemaining, meta);
       }
-      return this.grant(challenge.id, user, event, meta);
     }
     try {
-      return await this.grant(challenge.id, user, event, meta, answer.code);
+      return await this.grant(challenge.id, user, event, meta, proof);
     } catch (error) {
       if (error instanceof ApiError && error.code === ErrorCode.INVALID_AUTHENTICATION_CODE) {
         throw await this.refuse(challenge.id, user, event, error, attemptsRemaining, meta);
@@ -215,21 +236,27 @@ export class MfaChallengeService {
   }
 
   /**
-   * Consumes the challenge and creates the session in one transaction. With a recovery code,
-   * the code is spent in the same transaction, so it is given back if the challenge turns out
-   * to be gone.
+   * Consumes the challenge and creates the session in one transaction. The proof is spent in
+   * the same transaction (a recovery code used, a device step claimed), so it is given back
+   * if the challenge turns out to be gone.
    */
   private async grant(
     challengeId: string,
     user: UserRow,
     event: AuditEntry,
     meta: RequestMeta,
-    recoveryCode?: string,
+    proof: Proof,
   ): Promise<AnsweredChallenge> {
+    const recoveryCode = "recoveryCode" in proof ? proof.recoveryCode : undefined;
     try {
       return await this.db.$transaction(async (tx) => {
         if (recoveryCode !== undefined) {
           if (!(await this.recoveryCodes.consume(tx, user.id, recoveryCode))) throw invalidCode();
+        } else if ("deviceId" in proof) {
+          const { deviceId, accepted } = proof;
+          if (!(await this.verification.claimAcceptedStep(deviceId, user.id, accepted, tx))) {
+            throw new ClaimLost(deviceId);
+          }
         }
         if (!(await consumeChallenge(tx, challengeId))) throw new ChallengeGone();
         await this.failures.reset(user.id, tx);
@@ -265,7 +292,20 @@ export class MfaChallengeService {
         };
       });
     } catch (error) {
-      if (error instanceof ChallengeGone) throw challengeVoid();
+      if (error instanceof ChallengeGone) {
+        // The worker accepted the step: keep PostgreSQL's watermark up with Redis's.
+        if ("deviceId" in proof)
+          await this.verification.recordAcceptedStep(proof.deviceId, proof.accepted);
+        throw challengeVoid();
+      }
+      if (error instanceof ClaimLost) {
+        const reason = await this.verification.lostClaimReason(error.deviceId, user.id);
+        if (reason === "REPLAYED") throw replayedCode();
+        throw badInput(
+          "The MFA device was removed from the user while its code was being checked; " +
+            "answer with a recovery code or sign in again.",
+        );
+      }
       throw error;
     }
   }

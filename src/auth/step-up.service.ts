@@ -14,9 +14,10 @@ import type { HotSql } from "../db";
 import type { AuditService } from "../audit/audit.service";
 import { ApiError, badInput, ErrorCode, forbidden, unauthenticated } from "../errors";
 import { checkSerialNumber } from "../common/iam-names";
-import type {
-  CodeVerificationService,
-  VerifiableDevice,
+import {
+  replayedCode,
+  type CodeVerificationService,
+  type VerifiableDevice,
 } from "../mfa-devices/code-verification.service";
 import { accountOfSerialNumber } from "../mfa-devices/serial-number";
 import type { RequestMeta } from "../users/user.service";
@@ -79,28 +80,33 @@ export class StepUpService {
       serialNumber: device.serialNumber,
       durationSeconds: ttlSeconds,
     });
-    // The watermark update is recordAcceptedStep's (code-verification.service.ts), inlined so
-    // the whole grant is one round trip: it only moves up, and the drift follows the top step.
+    // One statement claims the step and grants: the device must still be the caller's and its
+    // stored watermark below the accepted step, or nothing else happens. So of any number of
+    // grants for one step (concurrent requests the worker each answered OK) exactly one gets a
+    // session, and a device deactivated or deleted while its code was checked grants none.
     // On `pg` directly, as the hottest statement there is (src/db.ts, HotSql).
-    await this.sql.rows(
-      `WITH "watermark" AS (
-         UPDATE "VirtualMfaDevice"
-         SET "drift" = CASE WHEN "lastStep" IS NULL OR "lastStep" <= $1::int
-                            THEN $2::int ELSE "drift" END,
-             "lastStep" = GREATEST("lastStep", $1::int)
-         WHERE "id" = $3::uuid
+    const granted = await this.sql.rows(
+      `WITH "claim" AS (
+         UPDATE "VirtualMfaDevice" SET "lastStep" = $1::int, "drift" = $2::int
+         WHERE "id" = $3::uuid AND "userId" = $4::text
+           AND ("lastStep" IS NULL OR "lastStep" < $1::int)
+         RETURNING "id"
        ), "streak" AS (
          UPDATE "User" SET "mfaFailureStreak" = 0
-         WHERE "id" = $4 AND "mfaFailureStreak" <> 0
+         WHERE "id" = $4::text AND "mfaFailureStreak" <> 0 AND EXISTS (SELECT 1 FROM "claim")
        ), "audit" AS (
          INSERT INTO "AuditEvent"
            ("accountId", "actorUserId", "action", "entityType", "entityId", "outcome",
             "sourceIp", "requestId", "detail")
-         VALUES ($5, $4, 'GetSessionToken', 'User', $4, 'success', $6, $7, $8::jsonb)
+         SELECT $5::text, $4::text, 'GetSessionToken', 'User', $4::text, 'success', $6::text,
+                $7::text, $8::jsonb
+         FROM "claim"
        )
        INSERT INTO "Session"
          ("id", "tokenHash", "accountId", "userId", "kind", "mfaAuthenticated", "expiresAt")
-       VALUES ($9::uuid, $10, $5, $4, $11, true, $12::timestamp)`,
+       SELECT $9::uuid, $10::text, $5::text, $4::text, $11::text, true, $12::timestamp
+       FROM "claim"
+       RETURNING "id"`,
       [
         accepted.step,
         accepted.drift,
@@ -117,6 +123,13 @@ export class StepUpService {
       ],
       "step-up-grant",
     );
+    if (granted.length === 0) {
+      // Gone: as if it had never been the caller's device (see findOwnDevice above).
+      const reason = await this.verification.lostClaimReason(device.id, principal.userId);
+      const error = reason === "REPLAYED" ? replayedCode() : forbidden();
+      await this.recordRefusal(principal, device.serialNumber, error, meta);
+      throw error;
+    }
     return {
       session: {
         token,

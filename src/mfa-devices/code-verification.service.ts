@@ -135,7 +135,38 @@ export class CodeVerificationService {
           "lastStep" = GREATEST("lastStep", ${accepted.step}::int)
       WHERE "id" = ${deviceId}::uuid`;
   }
+
+  /**
+   * Claims an accepted step for a session: moves the watermark to `step` only while the device
+   * is still `userId`'s and its watermark below `step`. False when another grant took this step
+   * (or a later one) first, or the device was deactivated or deleted while its code was checked:
+   * the worker's OK then grants nothing. Run it in the transaction that creates the session.
+   */
+  async claimAcceptedStep(
+    deviceId: string,
+    userId: string,
+    accepted: AcceptedCode,
+    tx: Tx = this.db,
+  ): Promise<boolean> {
+    const claimed = await tx.$executeRaw`
+      UPDATE "VirtualMfaDevice" SET "lastStep" = ${accepted.step}::int, "drift" = ${accepted.drift}::int
+      WHERE "id" = ${deviceId}::uuid AND "userId" = ${userId}
+        AND ("lastStep" IS NULL OR "lastStep" < ${accepted.step}::int)`;
+    return claimed === 1;
+  }
+
+  /**
+   * Why a claim failed: another grant used this step (or a later one) first, so the code is
+   * spent like any replayed one; or the device is no longer the user's.
+   */
+  async lostClaimReason(deviceId: string, userId: string): Promise<"REPLAYED" | "DEVICE_GONE"> {
+    const stillTheirs = await this.db.virtualMfaDevice.count({ where: { id: deviceId, userId } });
+    return stillTheirs === 0 ? "DEVICE_GONE" : "REPLAYED";
+  }
 }
+
+/** The refusal of a code whose step another grant claimed first. */
+export const replayedCode = () => invalidCode(undefined, { reason: "REPLAYED" });
 
 /** What the worker needs to know about a device row; nothing in it is secret. */
 export function deviceState(device: VerifiableDevice): DeviceState {
@@ -159,7 +190,7 @@ function acceptedOrThrow(result: VerifyResult): AcceptedCode {
     case "INVALID":
       throw invalidCode();
     case "REPLAYED":
-      throw invalidCode(undefined, { reason: "REPLAYED" });
+      throw replayedCode();
     case "CLOCK_SKEW":
       throw invalidCode(undefined, { reason: "CLOCK_SKEW", offsetSteps: result.offsetSteps });
     case "THROTTLED":

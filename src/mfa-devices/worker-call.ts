@@ -2,23 +2,23 @@
  * Calls the auth worker and fails closed: any failure (no worker, no Redis, a deadline, a
  * refused request) becomes SERVICE_UNAVAILABLE, never an acceptance.
  */
-import { createHash } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { ReplyFor, WorkerOp, WorkerRequest } from "../../worker/protocol";
 import { WorkerRequestError, WorkerUnavailableError, type WorkerClient } from "../../worker/client";
 import { serviceUnavailable } from "../errors";
 
 /**
- * The worker keeps each answer under its request id so a retry gets the first answer. The
- * gateway's request id alone is not enough: one GraphQL document may hold several mutations,
- * and a client chooses its own x-request-id, so a second, different request under the same id
- * would be handed the first one's answer. The id therefore also names the request itself: an
- * exact retry maps to the same id, anything else to another. The digest covers the sealed seed,
- * which is random and never logged, so the id reveals nothing about the codes it covers.
+ * The worker keeps each answer under its request id, so a request it receives twice (a worker
+ * crashed holding it, and another took it over) is decided once. Each call gets an id of its
+ * own: the gateway's request id, which the client may choose, joins the logs of both
+ * processes but never names the worker request. Were it part of the key, concurrent copies of
+ * one HTTP request (same x-request-id, same code) would each be handed the first copy's OK
+ * and each mint a session. A client's retry is a new verification: the code it repeats was
+ * spent by the first, so the retry is refused as REPLAYED, never granted twice.
  */
-export function workerRequestId(gatewayRequestId: string, request: WorkerRequest): string {
-  const digest = createHash("sha256").update(JSON.stringify(request)).digest("base64url");
-  return `${gatewayRequestId}:${digest.slice(0, 24)}`;
+export function workerRequestId(gatewayRequestId: string): string {
+  return `${gatewayRequestId}:${randomUUID()}`;
 }
 
 export async function callWorker<Op extends WorkerOp>(
@@ -29,7 +29,7 @@ export async function callWorker<Op extends WorkerOp>(
 ): Promise<ReplyFor<Op>> {
   try {
     return await worker.call(request, {
-      requestId: workerRequestId(gatewayRequestId, request),
+      requestId: workerRequestId(gatewayRequestId),
       logContext: { requestId: gatewayRequestId },
     });
   } catch (error) {

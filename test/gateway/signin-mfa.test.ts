@@ -9,6 +9,7 @@ import { hashToken } from "../../src/auth/tokens";
 import { errorCode, ok } from "../support/graphql";
 import { createTestAccount, createTestUser, PASSWORD } from "../support/fixtures";
 import {
+  actionsOf,
   answer,
   challengeFor,
   enrolForSignIn,
@@ -19,6 +20,7 @@ import {
   passwordSession,
   randomSource,
   SIGN_IN,
+  whileCodeIsChecked,
   wrongCode,
   type Answered,
 } from "../support/signin";
@@ -249,6 +251,41 @@ describe("answering the challenge", () => {
     expect(
       await stack.db.session.count({ where: { accountId: account.accountId, kind: "mfa" } }),
     ).toBe(1);
+  });
+
+  it("gives one session for one code answering many challenges at once under one x-request-id", async () => {
+    const { account, device, who } = await userWithDevice();
+    const challenges = await Promise.all(Array.from({ length: 6 }, () => challengeFor(stack, who)));
+    const code = await nextCode(stack, device);
+    const headers = { "x-request-id": "one-id-for-every-answer" };
+    const results = await Promise.all(
+      challenges.map(({ challenge }) => answer(stack, { challenge, code }, headers)),
+    );
+    expect(results.filter((r) => r.data?.answerMfaChallenge)).toHaveLength(1);
+    for (const r of results.filter((r) => !r.data?.answerMfaChallenge)) {
+      expect(errorCode(r)).toBe("INVALID_AUTHENTICATION_CODE");
+      expect(r.errors![0]!.extensions!.reason).toBe("REPLAYED");
+    }
+    expect(
+      await stack.db.session.count({ where: { accountId: account.accountId, kind: "mfa" } }),
+    ).toBe(1);
+  });
+
+  it("gives no session when the device is deactivated while the answer's code is being checked", async () => {
+    const { account, device, who } = await userWithDevice();
+    const { challenge } = await challengeFor(stack, who);
+    const code = await nextCode(stack, device);
+    const res = await whileCodeIsChecked(
+      stack,
+      () => answer(stack, { challenge, code }),
+      async () =>
+        ok(await actionsOf(stack, account.rootToken).deactivate(device.serialNumber, "alice")),
+    );
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    expect(res.errors![0]!.message).toMatch(/removed from the user/);
+    expect(
+      await stack.db.session.count({ where: { accountId: account.accountId, kind: "mfa" } }),
+    ).toBe(0);
   });
 
   it("needs the serial number when the user has several devices, and checks the one named", async () => {

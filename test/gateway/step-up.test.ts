@@ -9,10 +9,12 @@ import { createTestAccount, createTestUser } from "../support/fixtures";
 import {
   actionsOf,
   enrolForSignIn,
+  GET_SESSION_TOKEN,
   mfaSession,
   newDevice,
   nextCode,
   passwordSession,
+  whileCodeIsChecked,
   wrongCode,
   type EnrolledDevice,
 } from "../support/signin";
@@ -215,6 +217,40 @@ describe("getSessionToken", () => {
     expect(
       JSON.stringify(events, (_k, v) => (typeof v === "bigint" ? String(v) : v)),
     ).not.toContain(code);
+  });
+
+  it("grants one session for one code, however many copies of the request share one x-request-id", async () => {
+    const { account, token, device } = await signedInUser();
+    const code = await nextCode(stack, device);
+    const input = { serialNumber: device.serialNumber, tokenCode: code };
+    const headers = { "x-request-id": "one-id-for-every-copy" };
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => stack.gql(GET_SESSION_TOKEN, { input }, token, headers)),
+    );
+    const granted = answers.filter((res) => !res.errors);
+    expect(granted).toHaveLength(1);
+    for (const res of answers.filter((r) => r.errors)) {
+      expect(errorCode(res)).toBe("INVALID_AUTHENTICATION_CODE");
+      expect(res.errors![0]!.extensions!.reason).toBe("REPLAYED");
+    }
+    expect(
+      await stack.db.session.count({ where: { accountId: account.accountId, kind: "sts" } }),
+    ).toBe(1);
+  });
+
+  it("grants nothing when the device is deactivated while its code is being checked", async () => {
+    const { account, token, device } = await signedInUser();
+    const code = await nextCode(stack, device);
+    const res = await whileCodeIsChecked(
+      stack,
+      () => actionsOf(stack, token).getSessionToken(device.serialNumber, code),
+      async () =>
+        ok(await actionsOf(stack, account.rootToken).deactivate(device.serialNumber, "alice")),
+    );
+    expect(errorCode(res)).toBe("FORBIDDEN");
+    expect(
+      await stack.db.session.count({ where: { accountId: account.accountId, kind: "sts" } }),
+    ).toBe(0);
   });
 
   it("needs a session", async () => {

@@ -178,6 +178,27 @@ function hotp(key: Buffer, counter: number): string {
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
+/**
+ * Sends a request while no worker runs, so it waits in the request stream; runs `meanwhile`,
+ * then starts a worker and returns the request's answer. So `meanwhile` lands while the code is
+ * being checked, as it could under load.
+ */
+export async function whileCodeIsChecked<T>(
+  stack: Stack,
+  send: () => Promise<T>,
+  meanwhile: () => Promise<unknown>,
+): Promise<T> {
+  for (const worker of stack.workers.splice(0)) await worker.stop();
+  const pending = send();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  try {
+    await meanwhile();
+  } finally {
+    await stack.addWorker();
+  }
+  return pending;
+}
+
 /** Password then a TOTP code: an MFA-authenticated session token. */
 export async function mfaSession(stack: Stack, who: Who, device: EnrolledDevice): Promise<string> {
   const { challenge } = await challengeFor(stack, who);
