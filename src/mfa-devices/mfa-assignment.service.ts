@@ -14,6 +14,7 @@ import { canAddDeviceTo, canRemoveDeviceFrom } from "../auth/access";
 import { alreadyExists, ApiError, badInput, forbidden, limitExceeded, notFound } from "../errors";
 import { checkSerialNumber } from "../common/iam-names";
 import type { RequestMeta, UserService } from "../users/user.service";
+import { lockUser } from "../users/user-lock";
 import type { UserRow } from "../users/user.type";
 import type { DeviceRow } from "./mfa-device.type";
 import { noSuchDevice, type MfaDeviceService } from "./mfa-device.service";
@@ -271,16 +272,6 @@ function auditEvent(
   meta: RequestMeta,
 ) {
   return deviceAuditEntry(principal, action, device, meta, { userName: user.userName });
-}
-
-/**
- * NO KEY UPDATE serialises device changes for one user without blocking their sign-ins; it
- * still waits for deleteUser, which locks the row FOR UPDATE. False when the user is gone.
- */
-async function lockUser(tx: Tx, userId: string): Promise<boolean> {
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    SELECT "id" FROM "User" WHERE "id" = ${userId} FOR NO KEY UPDATE`;
-  return rows.length === 1;
 }
 
 /** Locks device rows in id order, the one order every writer uses. */

@@ -6,10 +6,11 @@
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
-import { badInput, forbidden } from "../errors";
+import { badInput, forbidden, unauthenticated } from "../errors";
 import { recoveryCodesGeneratedNotice } from "../notifications/messages";
 import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
 import type { RequestMeta } from "../users/user.service";
+import { lockUser } from "../users/user-lock";
 import {
   hashRecoveryCode,
   newRecoveryCode,
@@ -45,6 +46,9 @@ export class RecoveryCodeService {
     const codes = Array.from({ length: RECOVERY_CODES_PER_SET }, newRecoveryCode);
     const generatedAt = new Date();
     await this.db.$transaction(async (tx) => {
+      // One set at a time: without the lock, concurrent calls each delete only the codes they
+      // can see, and several "replaced" sets stay valid.
+      if (!(await lockUser(tx, principal.userId))) throw unauthenticated();
       await tx.recoveryCode.deleteMany({ where: { userId: principal.userId } });
       await tx.recoveryCode.createMany({
         data: codes.map((code) => ({

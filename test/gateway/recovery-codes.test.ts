@@ -109,6 +109,17 @@ describe("generating recovery codes", () => {
     expect(await remainingOf(token)).toBe(9);
   });
 
+  it("keeps one set of ten when several new sets are asked for at once", async () => {
+    const { token, user } = await userWithCodes();
+    const sets = await Promise.all(
+      Array.from({ length: 6 }, () => generateRecoveryCodes(stack, token)),
+    );
+    expect(sets.every((set) => set.length === 10)).toBe(true);
+    const stored = await stack.db.recoveryCode.findMany({ where: { userId: user.id } });
+    expect(stored).toHaveLength(10);
+    expect(await remainingOf(token)).toBe(10);
+  });
+
   it("tells the user a new set was made, without the codes", async () => {
     const { account, codes } = await userWithCodes();
     const [notice] = await outboxOf(stack, account.accountId, "recovery-codes-generated");
