@@ -4,6 +4,7 @@
  * instead of silently paging somewhere else.
  */
 import { badInput } from "../errors";
+import { hasLoneSurrogate } from "./unicode";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
@@ -39,7 +40,10 @@ export function decodeCursor(cursor: string, list: string, accountId: string): s
     decoded.length !== 3 ||
     decoded[0] !== list ||
     decoded[1] !== accountId ||
-    typeof decoded[2] !== "string"
+    typeof decoded[2] !== "string" ||
+    // Text PostgreSQL cannot hold: a marker this service made never contains it.
+    decoded[2].includes("\0") ||
+    hasLoneSurrogate(decoded[2])
   ) {
     throw invalidMarker();
   }

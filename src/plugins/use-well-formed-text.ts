@@ -1,24 +1,19 @@
 import type { ApolloServerPlugin } from "@apollo/server";
+import { hasLoneSurrogate } from "../common/unicode";
 import { badInput } from "../errors";
 
-/**
- * In a `u` regex a surrogate pair is one code point, so this matches only a lone surrogate:
- * UTF-16 that is not Unicode text at all.
- */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
 /** Walks the variables with a stack, not recursion, so deep nesting cannot overflow it. */
-function hasLoneSurrogate(variables: unknown): boolean {
+function anyLoneSurrogate(variables: unknown): boolean {
   const pending: unknown[] = [variables];
   while (pending.length > 0) {
     const value = pending.pop();
     if (typeof value === "string") {
-      if (LONE_SURROGATE.test(value)) return true;
+      if (hasLoneSurrogate(value)) return true;
     } else if (Array.isArray(value)) {
       for (const item of value) pending.push(item);
     } else if (value && typeof value === "object") {
       for (const [key, item] of Object.entries(value)) {
-        if (LONE_SURROGATE.test(key)) return true;
+        if (hasLoneSurrogate(key)) return true;
         pending.push(item);
       }
     }
@@ -37,7 +32,7 @@ export function useWellFormedText(): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ request }) {
-          if (hasLoneSurrogate(request.variables)) {
+          if (anyLoneSurrogate(request.variables)) {
             throw badInput("Text must be well-formed Unicode; a variable holds a lone surrogate.");
           }
         },
