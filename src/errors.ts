@@ -126,7 +126,13 @@ export function formatError(
   if (ERROR_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR && !apollosOwn) {
     return { ...formatted, extensions };
   }
-  if (CLIENT_FAULT_CODES.has(code)) {
+  // Apollo answers some client faults (a persisted-query hash that does not match its query)
+  // with a 4xx status and no code, which it then fills in as INTERNAL_SERVER_ERROR; every
+  // error of this service's own carries a code. Only the original error still shows both.
+  const original = (error as { extensions?: { code?: unknown; http?: unknown } } | undefined)
+    ?.extensions;
+  const apolloClientFault = original?.code === undefined && isClientStatus(original?.http);
+  if (CLIENT_FAULT_CODES.has(code) || apolloClientFault) {
     return {
       ...formatted,
       extensions: { ...extensions, code: ErrorCode.BAD_USER_INPUT, iamCode: "ValidationError" },
@@ -144,6 +150,11 @@ export function formatError(
     path: formatted.path,
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, iamCode: "ServiceFailure" },
   };
+}
+
+function isClientStatus(http: unknown): boolean {
+  const status = (http as { status?: unknown } | undefined)?.status;
+  return typeof status === "number" && status >= 400 && status < 500;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper/res
 import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { graphql, parse, type GraphQLSchema } from "graphql";
 import { createResolversMap } from "type-graphql";
+import { badInput } from "../errors";
 
 /** Federation 2.3: `@key` is all this subgraph uses; 2.3 is what @apollo/subgraph 2.14 composes. */
 const LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])`;
@@ -27,10 +28,35 @@ export function toSubgraphSchema(
     if (!resolvers[typeName]) throw new Error(`reference resolver for unknown type ${typeName}`);
     resolvers[typeName] = { ...resolvers[typeName], ...reference };
   }
-  return buildSubgraphSchema({
+  const subgraph = buildSubgraphSchema({
     typeDefs: parse(`${LINK}\n\n${printSchemaWithDirectives(schema)}`),
     resolvers: resolvers as GraphQLResolverMap<unknown>,
   });
+  refuseUnknownEntityTypes(subgraph, Object.keys(referenceResolvers));
+  return subgraph;
+}
+
+/**
+ * A representation naming no entity of this subgraph (`{"__typename":"Account"}`, or none at
+ * all) is the caller's mistake, but @apollo/subgraph throws a plain Error for it, which would
+ * read as INTERNAL_SERVER_ERROR. Checked first, as BAD_USER_INPUT.
+ */
+function refuseUnknownEntityTypes(subgraph: GraphQLSchema, entityTypes: string[]): void {
+  const field = subgraph.getQueryType()?.getFields()._entities;
+  const resolve = field?.resolve;
+  if (!field || !resolve) throw new Error("the subgraph schema has no _entities resolver");
+  const known = new Set(entityTypes);
+  field.resolve = (source, args: { representations?: unknown[] }, context, info) => {
+    for (const representation of args.representations ?? []) {
+      const typeName = (representation as { __typename?: unknown } | null)?.__typename;
+      if (typeof typeName !== "string" || !known.has(typeName)) {
+        throw badInput(
+          `Each representation needs a __typename of an entity of this subgraph: ${entityTypes.join(", ")}.`,
+        );
+      }
+    }
+    return resolve(source, args, context, info);
+  };
 }
 
 /** The SDL the subgraph answers to `_service { sdl }`: what a router composes. */

@@ -152,6 +152,19 @@ describe("entity references", () => {
     ]);
   });
 
+  it.each([
+    [{ __typename: "Account", accountId: "123456789012" }],
+    [{ __typename: "NoSuchType" }],
+    [{ userId: "AIDANOTYPENAME0000000" }],
+  ])(
+    "refuses a representation of no entity of this subgraph, %j, with BAD_USER_INPUT",
+    async (representation) => {
+      const account = await createTestAccount(stack);
+      const res = await entities([representation], account.rootToken);
+      expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    },
+  );
+
   it("needs a session", async () => {
     const account = await createTestAccount(stack);
     const alice = await createTestUser(stack, account.rootToken, "alice");

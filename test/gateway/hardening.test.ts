@@ -218,6 +218,17 @@ describe("document and body size", () => {
     expect(await userCount(account)).toBe(before);
   });
 
+  it("answers a persisted-query hash that does not match its query with a typed 400", async () => {
+    const res = await send(stack.url, {
+      body: JSON.stringify({
+        query: "{ __typename }",
+        extensions: { persistedQuery: { version: 1, sha256Hash: "abc" } },
+      }),
+    });
+    expect(res.status).toBe(400);
+    expect(errorCode(res.json())).toBe("BAD_USER_INPUT");
+  });
+
   it("answers malformed JSON with a typed 400", async () => {
     const res = await send(stack.url, { body: '{"query": "{ user { userName } }"' });
     expect(res.status).toBe(400);
