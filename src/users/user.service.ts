@@ -141,7 +141,7 @@ export class UserService {
     const rows = await this.db.user.findMany({
       where: {
         accountId: principal.accountId,
-        path: { startsWith: pathPrefix },
+        path: { startsWith: likeLiteral(pathPrefix) },
         ...(after === undefined ? {} : { userNameKey: { gt: after } }),
       },
       orderBy: { userNameKey: "asc" },
@@ -175,4 +175,13 @@ export class UserService {
       );
     });
   }
+}
+
+/**
+ * Prisma's `startsWith` becomes SQL LIKE without escaping its wildcards, so `/%` would list
+ * every path. A path prefix is literal (as in AWS): escape LIKE's characters with its default
+ * escape, the backslash.
+ */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, "\\$&");
 }

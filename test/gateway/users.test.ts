@@ -219,6 +219,26 @@ describe("listing users", () => {
     expect(res.users.edges.map((e) => e.node.userName)).toEqual(["in-a", "in-ab"]);
   });
 
+  it("reads the path prefix literally: %, _ and \\ are characters, not patterns", async () => {
+    const account = await createTestAccount(stack);
+    for (const [userName, path] of [
+      ["eng", "/eng/"],
+      ["e-pct-g", "/e%g/"],
+      ["e-us-g", "/e_g/"],
+      ["b-bs-s", "/b\\s/"],
+    ]) {
+      await createTestUser(stack, account.rootToken, userName!, { path });
+    }
+    const names = async (pathPrefix: string) =>
+      ok(await stack.gql<ListData>(LIST, { pathPrefix }, account.rootToken)).users.edges.map(
+        (e) => e.node.userName,
+      );
+    expect(await names("/e_g")).toEqual(["e-us-g"]);
+    expect(await names("/e%")).toEqual(["e-pct-g"]);
+    expect(await names("/%")).toEqual([]);
+    expect(await names("/b\\")).toEqual(["b-bs-s"]);
+  });
+
   it.each([0, 1001, -5])("refuses first=%i with BAD_USER_INPUT", async (first) => {
     const account = await createTestAccount(stack);
     expect(errorCode(await stack.gql(LIST, { first }, account.rootToken))).toBe("BAD_USER_INPUT");
