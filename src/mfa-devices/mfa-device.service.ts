@@ -87,6 +87,9 @@ export class MfaDeviceService {
     const path = checkPath(input.path);
     const tags = sortTags(checkTags(input.tags.map(({ key, value }) => ({ key, value }))));
     if (isReservedDeviceName(name) && !canManageRootDevice(principal)) throw forbidden();
+    // A recovery session is for root's new device, which takes the reserved name; any other
+    // device it made it could neither list nor delete.
+    if (isRecoverySession(principal) && !isReservedDeviceName(name)) throw forbidden();
     const { accountId } = principal;
     const serialNumber = checkNewSerialNumber(deviceSerialNumber(accountId, path, name));
     const account = await this.db.account.findUniqueOrThrow({ where: { id: accountId } });

@@ -18,4 +18,5 @@ export function accountOfSerialNumber(serialNumber: string): string | null {
   return /^arn:aws:iam::(\d{12}):mfa\//.exec(serialNumber)?.[1] ?? null;
 }
 
-export const isReservedDeviceName = (name: string) => name === ROOT_DEVICE_NAME;
+/** In any case: a variant would pass for root's device with people and case-blind scripts. */
+export const isReservedDeviceName = (name: string) => name.toLowerCase() === ROOT_DEVICE_NAME;

@@ -52,8 +52,9 @@ export class CompleteRootRecoveryInput {
 export class CompleteRootRecoveryPayload {
   @Field(() => AuthSession, {
     description:
-      "A short RECOVERY session: it may only deactivate the root user's MFA device and create " +
-      "and enable a new one; everything else is FORBIDDEN.",
+      "A short RECOVERY session: it may only deactivate and delete the root user's MFA device " +
+      "and create (named root-account-mfa-device) and enable a new one; everything else is " +
+      "FORBIDDEN.",
   })
   session!: AuthSession;
 

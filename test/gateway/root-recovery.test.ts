@@ -150,7 +150,7 @@ describe("recovering the root user", () => {
   });
 
   it("signs out every other session of root, and says so", async () => {
-    const { account, started, emailCode, phoneCode } = await rootWithLostDevice();
+    const { account, device, started, emailCode, phoneCode } = await rootWithLostDevice();
     const LIST = "{ virtualMfaDevices(first: 1) { edges { node { serialNumber } } } }";
     ok(await stack.gql(LIST, {}, account.rootToken));
     const done = ok(
@@ -158,7 +158,7 @@ describe("recovering the root user", () => {
     ).completeRootRecovery;
     expect(errorCode(await stack.gql(LIST, {}, account.rootToken))).toBe("UNAUTHENTICATED");
     // The recovery session itself stands.
-    expect(ok(await actionsOf(stack, done.session.token).createDevice("replacement"))).toBeTruthy();
+    ok(await actionsOf(stack, done.session.token).deactivate(device.serialNumber, "root"));
     const event = await stack.db.auditEvent.findFirst({
       where: { accountId: account.accountId, action: "CompleteRootRecovery", outcome: "success" },
     });
@@ -206,6 +206,7 @@ describe("a recovery session", () => {
       ["delete", as.deleteDevice(spare)],
       ["enable for alice", as.enable("alice", spare, dummy)],
       ["deactivate alice's", as.deactivate(aliceDevice.serialNumber, "alice")],
+      ["createDevice of another name", as.createDevice("not-for-root")],
       ["createUser", as.createUser("mallory")],
       ["deleteUser", as.deleteUser("alice")],
       ["updateAccountSettings", as.updateSettings()],
