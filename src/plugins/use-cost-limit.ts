@@ -6,8 +6,12 @@ import { getNamedType, isLeafType } from "graphql";
 import { getComplexity, type ComplexityEstimator } from "graphql-query-complexity/cjs";
 import { operationLimitExceeded } from "./limit-error";
 
-/** Mutations that check a password or a TOTP code: each spends attempts and worker time. */
+/**
+ * Mutations that check a password or a TOTP code, each spending attempts and worker time, and
+ * createAccount, which anyone may call and which hashes a password (scrypt) each time.
+ */
 export const VERIFICATION_MUTATIONS: readonly string[] = [
+  "createAccount",
   "enableMfaDevice",
   "resyncMfaDevice",
   "rotateMfaDevice",

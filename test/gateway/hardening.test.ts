@@ -132,6 +132,16 @@ describe("aliases and cost: one request cannot carry a volley of verifications",
     ]);
   });
 
+  it("refuses four aliased createAccount by COST: each hashes a password for anyone who asks", async () => {
+    const emails = ["a", "b", "c", "d"].map((a) => `cost-${a}-${Date.now()}@example.com`);
+    const create = (email: string, i: number) =>
+      `a${i}: createAccount(input: { email: "${email}", phone: "+14155550100", password: "${PASSWORD}" }) { account { accountId } }`;
+    const res = await stack.gql(`mutation { ${emails.map(create).join("\n")} }`);
+    expect(res.status).toBe(400);
+    expect(limitOf(res)).toBe("COST");
+    expect(await stack.db.account.count({ where: { email: { in: emails } } })).toBe(0);
+  });
+
   it("refuses a large page of large pages by COST, and allows one page of 1000", async () => {
     const account = await createTestAccount(stack);
     const page = (alias: string) =>
