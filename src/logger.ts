@@ -3,6 +3,8 @@ import pino, { type Logger } from "pino";
 /** Any field with one of these names is replaced before a line is written. */
 export const REDACTED_FIELDS = [
   "password",
+  "currentPassword",
+  "newPassword",
   "token",
   "authorization",
   "seed",

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { CredentialService } from "./auth/credentials.service";
 import type { GatewayConfig } from "./config";
 import type { Db, HotSql } from "./db";
 import type { WorkerClient } from "../worker/client";
@@ -26,6 +27,8 @@ export interface Services {
   audit: AuditService;
   accounts: AccountService;
   sessions: SessionService;
+  /** changePassword and signOutUser. */
+  credentials: CredentialService;
   signIn: SignInService;
   /** answerMfaChallenge: the second half of sign-in. */
   mfaChallenges: MfaChallengeService;
@@ -72,6 +75,7 @@ export function createServices(deps: {
     audit,
     accounts: new AccountService(db, audit),
     sessions,
+    credentials: new CredentialService(db, sessions, audit),
     signIn,
     mfaChallenges,
     stepUp: new StepUpService(deps.sql, audit, codeVerification, mfaFailures),

@@ -2,16 +2,19 @@ import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 import { AuthSession } from "../accounts/account.type";
 import type { GatewayContext } from "../context";
 import { toUser, type UserRow } from "../users/user.type";
-import { ALLOW_RECOVERY_SESSION, requirePrincipal } from "./access";
+import { ALLOW_RECOVERY_SESSION, requireAccountAdmin, requirePrincipal } from "./access";
 import type { IssuedSession } from "./session.service";
 import {
   AnswerMfaChallengeInput,
   AnswerMfaChallengePayload,
+  ChangePasswordInput,
   GetSessionTokenInput,
+  SessionsSignedOutPayload,
   SignInInput,
   SignInPayload,
   SignInStatus,
   SignOutPayload,
+  SignOutUserInput,
 } from "./sign-in.types";
 
 const meta = (ctx: GatewayContext) => ({ requestId: ctx.requestId, sourceIp: ctx.sourceIp });
@@ -80,5 +83,34 @@ export class AuthResolver {
     const principal = requirePrincipal(ctx, ALLOW_RECOVERY_SESSION);
     await ctx.services.sessions.revoke(principal.sessionId);
     return { signedOut: true };
+  }
+
+  @Mutation(() => SessionsSignedOutPayload, {
+    description:
+      "Changes the caller's password and signs out every other session of theirs, like AWS " +
+      "IAM ChangePassword. A user with an MFA device needs an MFA-authenticated session.",
+  })
+  async changePassword(
+    @Arg("input", () => ChangePasswordInput) input: ChangePasswordInput,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<SessionsSignedOutPayload> {
+    const principal = requirePrincipal(ctx);
+    const signedOut = await ctx.services.credentials.changePassword(principal, input, meta(ctx));
+    return { sessionsSignedOut: signedOut };
+  }
+
+  @Mutation(() => SessionsSignedOutPayload, {
+    description:
+      "Root or an administrator ends every session of a user: for a stolen device or " +
+      "password. Root's sessions only by root.",
+  })
+  async signOutUser(
+    @Arg("input", () => SignOutUserInput) input: SignOutUserInput,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<SessionsSignedOutPayload> {
+    const principal = requireAccountAdmin(ctx);
+    const target = await ctx.services.users.findVisible(principal, input.userName);
+    const signedOut = await ctx.services.credentials.signOutUser(principal, target, meta(ctx));
+    return { sessionsSignedOut: signedOut };
   }
 }

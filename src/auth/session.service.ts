@@ -98,6 +98,25 @@ export class SessionService {
     };
   }
 
+  /**
+   * Ends every live session of a user but `except` (the caller's own, when it should stand):
+   * after a password change, a root recovery, or an administrator's signOutUser. The count
+   * signed out.
+   */
+  async revokeAllOf(tx: Pick<Db, "session">, userId: string, except?: string): Promise<number> {
+    const now = new Date();
+    const revoked = await tx.session.updateMany({
+      where: {
+        userId,
+        revokedAt: null,
+        expiresAt: { gt: now },
+        ...(except === undefined ? {} : { id: { not: except } }),
+      },
+      data: { revokedAt: now },
+    });
+    return revoked.count;
+  }
+
   async revoke(sessionId: string): Promise<void> {
     await this.db.session.updateMany({
       where: { id: sessionId, revokedAt: null },

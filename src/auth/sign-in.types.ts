@@ -104,3 +104,24 @@ export class SignOutPayload {
   @Field()
   signedOut!: boolean;
 }
+
+@InputType({ description: "The caller's current password and the one to replace it." })
+export class ChangePasswordInput {
+  @Field()
+  currentPassword!: string;
+
+  @Field({ description: "8 to 256 characters, not the current one." })
+  newPassword!: string;
+}
+
+@InputType()
+export class SignOutUserInput {
+  @Field()
+  userName!: string;
+}
+
+@ObjectType()
+export class SessionsSignedOutPayload {
+  @Field(() => Int, { description: "How many live sessions were ended." })
+  sessionsSignedOut!: number;
+}

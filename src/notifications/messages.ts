@@ -57,6 +57,34 @@ export function recoveryCodesGeneratedNotice(to: NoticeRecipient, sourceIp: stri
   };
 }
 
+export function passwordChangedNotice(
+  to: NoticeRecipient,
+  sessionsSignedOut: number,
+  sourceIp: string,
+): MessageText {
+  return {
+    subject: "Your password was changed",
+    body:
+      `The password of ${who(to)} was changed from ${sourceIp}, and ${sessionsSignedOut} ` +
+      "other session(s) were signed out.\n\nIf this was not you, ask an administrator of " +
+      "the account to sign the user out and set up the user's MFA again." +
+      SIGN_OFF,
+  };
+}
+
+export function signedOutByAdministratorNotice(
+  to: NoticeRecipient,
+  sessionsSignedOut: number,
+): MessageText {
+  return {
+    subject: "You were signed out",
+    body:
+      `An administrator signed ${who(to)} out of ${sessionsSignedOut} session(s). Sign in ` +
+      "again to go on." +
+      SIGN_OFF,
+  };
+}
+
 export function rootRecoveryEmailCode(
   accountId: string,
   code: string,

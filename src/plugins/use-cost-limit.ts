@@ -12,6 +12,7 @@ import { operationLimitExceeded } from "./limit-error";
  */
 export const VERIFICATION_MUTATIONS: readonly string[] = [
   "createAccount",
+  "changePassword",
   "enableMfaDevice",
   "resyncMfaDevice",
   "rotateMfaDevice",

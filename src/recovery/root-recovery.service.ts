@@ -215,10 +215,7 @@ export class RootRecoveryService {
       if (!root) return null;
       // Whoever holds the lost device may also hold a session of root's: sign every one out,
       // so that after a recovery only the recovery session stands.
-      const revoked = await tx.session.updateMany({
-        where: { userId: root.id, revokedAt: null, expiresAt: { gt: now } },
-        data: { revokedAt: now },
-      });
+      const signedOut = await this.sessions.revokeAllOf(tx, root.id);
       const session = await this.sessions.issue(
         root,
         {
@@ -230,7 +227,7 @@ export class RootRecoveryService {
         tx,
       );
       await this.audit.record(
-        { ...event, actorUserId: root.id, detail: { sessionsSignedOut: revoked.count } },
+        { ...event, actorUserId: root.id, detail: { sessionsSignedOut: signedOut } },
         tx,
       );
       await enqueue(tx, {

@@ -1,0 +1,120 @@
+/**
+ * Ending a compromise: a user changes their own password (like AWS IAM ChangePassword), and an
+ * administrator signs a user out of every session. Both end the sessions a thief may hold; the
+ * security notices (wrong MFA codes after a correct password, a root recovery) tell users to do
+ * exactly this.
+ */
+import type { Principal } from "../context";
+import type { Db } from "../db";
+import type { AuditService } from "../audit/audit.service";
+import { badInput, forbidden } from "../errors";
+import { passwordChangedNotice, signedOutByAdministratorNotice } from "../notifications/messages";
+import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
+import type { RequestMeta } from "../users/user.service";
+import { lockUser } from "../users/user-lock";
+import type { UserRow } from "../users/user.type";
+import { canActOnUser } from "./access";
+import { hashPassword, verifyPassword } from "./password";
+import { checkPasswordRules } from "./password-rules";
+import type { SessionService } from "./session.service";
+
+export interface PasswordChange {
+  currentPassword: string;
+  newPassword: string;
+}
+
+export class CredentialService {
+  constructor(
+    private readonly db: Db,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditService,
+  ) {}
+
+  /**
+   * Sets the caller's new password and signs out every other session of theirs. A user with an
+   * MFA device must have passed MFA in this session: the password alone must not be enough to
+   * take the account over.
+   */
+  async changePassword(
+    principal: Principal,
+    change: PasswordChange,
+    meta: RequestMeta,
+  ): Promise<number> {
+    const user = await this.db.user.findUnique({
+      where: { id: principal.userId },
+      include: { _count: { select: { devices: true } } },
+    });
+    if (!user) throw forbidden();
+    if (user._count.devices > 0 && !principal.mfaAuthenticated) throw forbidden();
+    if (!user.passwordHash || !(await verifyPassword(change.currentPassword, user.passwordHash))) {
+      throw badInput("The current password is not correct.", "InvalidInput");
+    }
+    checkPasswordRules(change.newPassword);
+    if (change.newPassword === change.currentPassword) {
+      throw badInput(
+        "The new password must differ from the current one.",
+        "PasswordPolicyViolation",
+      );
+    }
+    const passwordHash = await hashPassword(change.newPassword);
+    return this.db.$transaction(async (tx) => {
+      if (!(await lockUser(tx, user.id))) throw forbidden();
+      await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
+      const signedOut = await this.sessions.revokeAllOf(tx, user.id, principal.sessionId);
+      await this.audit.record(
+        {
+          ...userEvent(principal, user, "ChangePassword", meta),
+          detail: { sessionsSignedOut: signedOut },
+        },
+        tx,
+      );
+      const to = await noticeRecipient(tx, user.id);
+      if (to) {
+        const message = passwordChangedNotice(to, signedOut, meta.sourceIp);
+        await enqueue(tx, securityNotice(to, "password-changed", message));
+      }
+      return signedOut;
+    });
+  }
+
+  /**
+   * Ends every session of `target`, the caller's own included when it is theirs. For root and
+   * administrators (the resolver checks that); root's sessions only by root.
+   */
+  async signOutUser(principal: Principal, target: UserRow, meta: RequestMeta): Promise<number> {
+    if (!canActOnUser(principal, target)) throw forbidden();
+    return this.db.$transaction(async (tx) => {
+      const signedOut = await this.sessions.revokeAllOf(tx, target.id);
+      await this.audit.record(
+        {
+          ...userEvent(principal, target, "SignOutUser", meta),
+          detail: { sessionsSignedOut: signedOut },
+        },
+        tx,
+      );
+      const to = await noticeRecipient(tx, target.id);
+      if (to && signedOut > 0) {
+        const message = signedOutByAdministratorNotice(to, signedOut);
+        await enqueue(tx, securityNotice(to, "signed-out-by-administrator", message));
+      }
+      return signedOut;
+    });
+  }
+}
+
+function userEvent(
+  principal: Principal,
+  target: { id: string },
+  action: string,
+  meta: RequestMeta,
+) {
+  return {
+    accountId: principal.accountId,
+    actorUserId: principal.userId,
+    action,
+    entityType: "User",
+    entityId: target.id,
+    outcome: "success",
+    ...meta,
+  } as const;
+}
