@@ -378,6 +378,9 @@ describe("CORS", () => {
 
   it("gives any other origin no CORS headers, so its pages cannot read answers", async () => {
     const res = await preflight("https://evil.example");
+    // A plain refusal of the preflight, not a GraphQL error.
+    expect(res.status).toBe(204);
+    expect(res.text).toBe("");
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     const post = await stack.gql("{ __typename }", {}, undefined, {
       origin: "https://evil.example",
