@@ -6,8 +6,8 @@
  */
 import type { Principal } from "../context";
 import type { Db } from "../db";
-import type { AuditService } from "../audit/audit.service";
-import { badInput, forbidden } from "../errors";
+import type { AuditEntry, AuditService } from "../audit/audit.service";
+import { badInput, forbidden, unauthenticated } from "../errors";
 import { passwordChangedNotice, signedOutByAdministratorNotice } from "../notifications/messages";
 import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
 import type { RequestMeta } from "../users/user.service";
@@ -46,7 +46,14 @@ export class CredentialService {
     });
     if (!user) throw forbidden();
     if (user._count.devices > 0 && !principal.mfaAuthenticated) throw forbidden();
-    if (!user.passwordHash || !(await verifyPassword(change.currentPassword, user.passwordHash))) {
+    const currentHash = user.passwordHash;
+    if (!currentHash || !(await verifyPassword(change.currentPassword, currentHash))) {
+      // Audited like a failed sign-in: a session guessing its own password is worth seeing.
+      await this.audit.record({
+        ...userEvent(principal, user, "ChangePassword", meta),
+        outcome: "failure",
+        detail: { error: "WRONG_CURRENT_PASSWORD" },
+      });
       throw badInput("The current password is not correct.", "InvalidInput");
     }
     checkPasswordRules(change.newPassword);
@@ -59,8 +66,26 @@ export class CredentialService {
     const passwordHash = await hashPassword(change.newPassword);
     return this.db.$transaction(async (tx) => {
       if (!(await lockUser(tx, user.id))) throw forbidden();
-      await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
+      // Under the lock: of two concurrent changes from the same current password, the second
+      // finds it changed (and its own session ended) and changes nothing.
+      const live = await tx.session.count({
+        where: { id: principal.sessionId, revokedAt: null },
+      });
+      const changed = await tx.user.updateMany({
+        where: { id: user.id, passwordHash: currentHash },
+        data: { passwordHash },
+      });
+      if (live !== 1 || changed.count !== 1) {
+        throw unauthenticated("The password was changed meanwhile. Sign in again.");
+      }
       const signedOut = await this.sessions.revokeAllOf(tx, user.id, principal.sessionId);
+      // A root recovery in progress started from the old password: it goes too.
+      if (user.isRoot) {
+        await tx.rootRecovery.updateMany({
+          where: { accountId: user.accountId, completedAt: null, expiresAt: { gt: new Date() } },
+          data: { expiresAt: new Date() },
+        });
+      }
       await this.audit.record(
         {
           ...userEvent(principal, user, "ChangePassword", meta),
@@ -107,7 +132,7 @@ function userEvent(
   target: { id: string },
   action: string,
   meta: RequestMeta,
-) {
+): AuditEntry {
   return {
     accountId: principal.accountId,
     actorUserId: principal.userId,
@@ -116,5 +141,5 @@ function userEvent(
     entityId: target.id,
     outcome: "success",
     ...meta,
-  } as const;
+  };
 }

@@ -141,7 +141,9 @@ export class MfaChallengeService {
     try {
       return await this.grant(challenge.id, user, event, meta, proof);
     } catch (error) {
-      if (error instanceof ApiError && error.code === ErrorCode.INVALID_AUTHENTICATION_CODE) {
+      // A refusal at the grant (a wrong recovery code, a step claimed first, a device removed
+      // meanwhile) is audited, and keeps the attempt only when it was a wrong guess.
+      if (error instanceof ApiError && error.code !== ErrorCode.UNAUTHENTICATED) {
         throw await this.refuse(challenge.id, user, event, error, attemptsRemaining, meta);
       }
       throw error;

@@ -99,22 +99,33 @@ export class SessionService {
   }
 
   /**
-   * Ends every live session of a user but `except` (the caller's own, when it should stand):
-   * after a password change, a root recovery, or an administrator's signOutUser. The count
-   * signed out.
+   * Ends every live session of a user but `except` (the caller's own, when it should stand),
+   * and voids the user's unanswered MFA challenges: after a password change, a root recovery,
+   * or an administrator's signOutUser. The count signed out.
+   *
+   * Sessions are revoked twice: a grant in flight (getSessionToken, answerMfaChallenge) holds
+   * a lock on the row it needs (the caller's session, the challenge), so the first pass waits
+   * for it to commit, and the second, with a fresh snapshot, ends the session it created.
    */
-  async revokeAllOf(tx: Pick<Db, "session">, userId: string, except?: string): Promise<number> {
+  async revokeAllOf(
+    tx: Pick<Db, "session" | "mfaChallenge">,
+    userId: string,
+    except?: string,
+  ): Promise<number> {
     const now = new Date();
-    const revoked = await tx.session.updateMany({
-      where: {
-        userId,
-        revokedAt: null,
-        expiresAt: { gt: now },
-        ...(except === undefined ? {} : { id: { not: except } }),
-      },
-      data: { revokedAt: now },
+    await tx.mfaChallenge.updateMany({
+      where: { userId, consumedAt: null, expiresAt: { gt: now } },
+      data: { consumedAt: now },
     });
-    return revoked.count;
+    const live = {
+      userId,
+      revokedAt: null,
+      expiresAt: { gt: now },
+      ...(except === undefined ? {} : { id: { not: except } }),
+    };
+    const first = await tx.session.updateMany({ where: live, data: { revokedAt: now } });
+    const second = await tx.session.updateMany({ where: live, data: { revokedAt: now } });
+    return first.count + second.count;
   }
 
   async revoke(sessionId: string): Promise<void> {

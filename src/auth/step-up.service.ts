@@ -80,16 +80,21 @@ export class StepUpService {
       serialNumber: device.serialNumber,
       durationSeconds: ttlSeconds,
     });
-    // One statement claims the step and grants: the device must still be the caller's and its
-    // stored watermark below the accepted step, or nothing else happens. So of any number of
+    // One statement claims the step and grants: the calling session must still be live (its
+    // row is locked, so a concurrent signOutUser or password change waits, then ends the new
+    // session too), the device must still be the caller's and its stored watermark below the
+    // accepted step, or nothing else happens. So of any number of
     // grants for one step (concurrent requests the worker each answered OK) exactly one gets a
     // session, and a device deactivated or deleted while its code was checked grants none.
     // On `pg` directly, as the hottest statement there is (src/db.ts, HotSql).
     const granted = await this.sql.rows(
-      `WITH "claim" AS (
+      `WITH "caller" AS (
+         SELECT 1 FROM "Session" WHERE "id" = $13::uuid AND "revokedAt" IS NULL FOR SHARE
+       ), "claim" AS (
          UPDATE "VirtualMfaDevice" SET "lastStep" = $1::int, "drift" = $2::int
          WHERE "id" = $3::uuid AND "userId" = $4::text
            AND ("lastStep" IS NULL OR "lastStep" < $1::int)
+           AND EXISTS (SELECT 1 FROM "caller")
          RETURNING "id"
        ), "streak" AS (
          UPDATE "User" SET "mfaFailureStreak" = 0
@@ -120,13 +125,18 @@ export class StepUpService {
         hashToken(token),
         SessionKind.STS,
         expiresAt.toISOString(),
+        principal.sessionId,
       ],
       "step-up-grant",
     );
     if (granted.length === 0) {
       // Gone: as if it had never been the caller's device (see findOwnDevice above).
       const reason = await this.verification.lostClaimReason(device.id, principal.userId);
-      const error = reason === "REPLAYED" ? replayedCode() : forbidden();
+      const error = !(await this.sessionLive(principal.sessionId))
+        ? unauthenticated()
+        : reason === "REPLAYED"
+          ? replayedCode()
+          : forbidden();
       await this.recordRefusal(principal, device.serialNumber, error, meta);
       throw error;
     }
@@ -140,6 +150,16 @@ export class StepUpService {
       },
       user: device.user,
     };
+  }
+
+  /** False once the session was signed out (signOutUser, a password change) meanwhile. */
+  private async sessionLive(sessionId: string): Promise<boolean> {
+    const rows = await this.sql.rows(
+      `SELECT 1 FROM "Session" WHERE "id" = $1::uuid AND "revokedAt" IS NULL`,
+      [sessionId],
+      "session-live",
+    );
+    return rows.length === 1;
   }
 
   /** The caller's device and the caller's user row, in one query (Prisma's include takes two). */

@@ -31,7 +31,12 @@ import { checkPageSize, decodeCursor, toPage, type Page } from "../common/pagina
 import type { RequestMeta, UserService } from "../users/user.service";
 import { AssignmentStatus, type DeviceRow } from "./mfa-device.type";
 import { keyUri, qrCodePngBase64 } from "./otpauth";
-import { accountOfSerialNumber, deviceSerialNumber, isReservedDeviceName } from "./serial-number";
+import {
+  accountOfSerialNumber,
+  deviceSerialNumber,
+  isReservedDeviceName,
+  ROOT_DEVICE_NAME,
+} from "./serial-number";
 import { sortTags } from "./tags";
 import { callWorker } from "./worker-call";
 import { deviceAuditEntry } from "./device-audit";
@@ -87,9 +92,11 @@ export class MfaDeviceService {
     const path = checkPath(input.path);
     const tags = sortTags(checkTags(input.tags.map(({ key, value }) => ({ key, value }))));
     if (isReservedDeviceName(name) && !canManageRootDevice(principal)) throw forbidden();
-    // A recovery session is for root's new device, which takes the reserved name; any other
-    // device it made it could neither list nor delete.
-    if (isRecoverySession(principal) && !isReservedDeviceName(name)) throw forbidden();
+    // A recovery session is for root's new device, which takes the reserved name exactly, at
+    // the root path; any other device it made it could neither list nor delete.
+    if (isRecoverySession(principal) && (name !== ROOT_DEVICE_NAME || path !== "/")) {
+      throw forbidden();
+    }
     const { accountId } = principal;
     const serialNumber = checkNewSerialNumber(deviceSerialNumber(accountId, path, name));
     const account = await this.db.account.findUniqueOrThrow({ where: { id: accountId } });

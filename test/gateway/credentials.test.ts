@@ -6,12 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, ok } from "../support/graphql";
 import { createTestAccount, createTestUser, PASSWORD } from "../support/fixtures";
 import {
+  actionsOf,
+  answer,
   challengeFor,
   enrolForSignIn,
   mfaSession,
+  nextCode,
   outboxOf,
   passwordSession,
   SIGN_IN,
+  whileCodeIsChecked,
 } from "../support/signin";
 import { startStack, type Stack } from "../support/stack";
 
@@ -36,7 +40,7 @@ async function aliceWithTwoSessions() {
   const who = { account: account.accountId, userName: "alice" };
   const mine = await mfaSession(stack, who, device);
   const other = await mfaSession(stack, who, device);
-  return { account, who, mine, other };
+  return { account, who, device, mine, other };
 }
 
 const change = (token: string, currentPassword: string, newPassword: string) =>
@@ -69,6 +73,32 @@ describe("changePassword", () => {
       where: { accountId: account.accountId, action: "ChangePassword" },
     });
     expect(event.detail).toEqual({ sessionsSignedOut: 1 });
+  });
+
+  it("lets one of two concurrent changes from the same password win, and signs the other out", async () => {
+    const { who, mine, other } = await aliceWithTwoSessions();
+    const [a, b] = await Promise.all([
+      change(mine, PASSWORD, "first new passphrase"),
+      change(other, PASSWORD, "second new passphrase"),
+    ]);
+    const winners = [a, b].filter((res) => !res.errors);
+    expect(winners).toHaveLength(1);
+    expect(errorCode([a, b].find((res) => res.errors)!)).toBe("UNAUTHENTICATED");
+    const works = async (password: string) =>
+      !(await stack.gql(SIGN_IN, { input: { ...who, password } })).errors;
+    const firstWon = winners[0] === a;
+    expect(await works("first new passphrase")).toBe(firstWon);
+    expect(await works("second new passphrase")).toBe(!firstWon);
+    // The winner's session stands; the loser's was signed out by the winner's change.
+    ok(await stack.gql(WHO_AM_I, {}, firstWon ? mine : other));
+  });
+
+  it("voids the MFA challenges opened with the old password", async () => {
+    const { who, mine, device } = await aliceWithTwoSessions();
+    const { challenge } = await challengeFor(stack, who);
+    ok(await change(mine, PASSWORD, NEW_PASSWORD));
+    const res = await answer(stack, { challenge, code: await nextCode(stack, device) });
+    expect(errorCode(res)).toBe("UNAUTHENTICATED");
   });
 
   it("needs an MFA-authenticated session once the user has a device", async () => {
@@ -112,6 +142,23 @@ describe("signOutUser", () => {
       where: { accountId: account.accountId, action: "SignOutUser" },
     });
     expect(event.detail).toEqual({ sessionsSignedOut: 2 });
+  });
+
+  it("ends a session granted by a getSessionToken that was in flight", async () => {
+    const { account, device, mine } = await aliceWithTwoSessions();
+    const code = await nextCode(stack, device);
+    const res = await whileCodeIsChecked(
+      stack,
+      () => actionsOf(stack, mine).getSessionToken(device.serialNumber, code),
+      async () =>
+        ok(await stack.gql(SIGN_OUT_USER, { input: { userName: "alice" } }, account.rootToken)),
+    );
+    expect(errorCode(res)).toBe("UNAUTHENTICATED");
+    expect(
+      await stack.db.session.count({
+        where: { accountId: account.accountId, kind: "sts", revokedAt: null },
+      }),
+    ).toBe(0);
   });
 
   it("is FORBIDDEN to a user who is not an administrator, and to an administrator for root", async () => {

@@ -207,6 +207,7 @@ describe("a recovery session", () => {
       ["enable for alice", as.enable("alice", spare, dummy)],
       ["deactivate alice's", as.deactivate(aliceDevice.serialNumber, "alice")],
       ["createDevice of another name", as.createDevice("not-for-root")],
+      ["createDevice of the name in another case", as.createDevice("ROOT-Account-MFA-Device")],
       ["createUser", as.createUser("mallory")],
       ["deleteUser", as.deleteUser("alice")],
       ["updateAccountSettings", as.updateSettings()],
