@@ -3,6 +3,7 @@ import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
 import { hashPassword } from "../auth/password";
 import { checkPasswordRules } from "../auth/password-rules";
+import { ACCOUNT_ID_PATTERN } from "../common/iam-names";
 import { alreadyExists, badInput } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { Principal } from "../context";
@@ -11,8 +12,6 @@ const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
 /** AWS's account alias rule: lower-case letters, digits and single hyphens, 3–63 long. */
 const ALIAS_PATTERN = /^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/;
-/** What sign-in reads as an account id rather than an alias. */
-export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
 
 /** AWS allows up to eight MFA devices per identity. */
 export const MAX_DEVICES_PER_USER_LIMIT = 8;

@@ -10,6 +10,7 @@ import type { AuditEntry, AuditService } from "../audit/audit.service";
 import { badInput, forbidden, unauthenticated } from "../errors";
 import { passwordChangedNotice, signedOutByAdministratorNotice } from "../notifications/messages";
 import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
+import { voidPendingRecoveries } from "../recovery/root-recovery.service";
 import type { RequestMeta } from "../users/user.service";
 import { lockUser } from "../users/user-lock";
 import type { UserRow } from "../users/user.type";
@@ -80,12 +81,7 @@ export class CredentialService {
       }
       const signedOut = await this.sessions.revokeAllOf(tx, user.id, principal.sessionId);
       // A root recovery in progress started from the old password: it goes too.
-      if (user.isRoot) {
-        await tx.rootRecovery.updateMany({
-          where: { accountId: user.accountId, completedAt: null, expiresAt: { gt: new Date() } },
-          data: { expiresAt: new Date() },
-        });
-      }
+      if (user.isRoot) await voidPendingRecoveries(tx, user.accountId, new Date());
       await this.audit.record(
         {
           ...userEvent(principal, user, "ChangePassword", meta),

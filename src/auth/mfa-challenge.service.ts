@@ -249,16 +249,17 @@ export class MfaChallengeService {
     meta: RequestMeta,
     proof: Proof,
   ): Promise<AnsweredChallenge> {
-    const recoveryCode = "recoveryCode" in proof ? proof.recoveryCode : undefined;
+    const usedRecoveryCode = "recoveryCode" in proof;
     try {
       return await this.db.$transaction(async (tx) => {
-        if (recoveryCode !== undefined) {
-          if (!(await this.recoveryCodes.consume(tx, user.id, recoveryCode))) throw invalidCode();
-        } else if ("deviceId" in proof) {
-          const { deviceId, accepted } = proof;
-          if (!(await this.verification.claimAcceptedStep(deviceId, user.id, accepted, tx))) {
-            throw new ClaimLost(deviceId);
+        if ("recoveryCode" in proof) {
+          if (!(await this.recoveryCodes.consume(tx, user.id, proof.recoveryCode))) {
+            throw invalidCode();
           }
+        } else if (
+          !(await this.verification.claimAcceptedStep(proof.deviceId, user.id, proof.accepted, tx))
+        ) {
+          throw new ClaimLost(proof.deviceId);
         }
         if (!(await consumeChallenge(tx, challengeId))) throw new ChallengeGone();
         await this.failures.reset(user.id, tx);
@@ -273,7 +274,7 @@ export class MfaChallengeService {
         );
         const remaining = await this.recoveryCodes.remaining(user.id, tx);
         await this.audit.record(event, tx);
-        if (recoveryCode !== undefined) {
+        if (usedRecoveryCode) {
           const to = await noticeRecipient(tx, user.id);
           if (to) {
             await enqueue(
@@ -289,7 +290,7 @@ export class MfaChallengeService {
         return {
           session,
           user,
-          usedRecoveryCode: recoveryCode !== undefined,
+          usedRecoveryCode,
           recoveryCodesRemaining: remaining,
         };
       });

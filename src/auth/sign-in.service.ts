@@ -1,6 +1,6 @@
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
-import { ACCOUNT_ID_PATTERN } from "../accounts/account.service";
+import { ACCOUNT_ID_PATTERN } from "../common/iam-names";
 import { badInput, unauthenticated } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { UserRow } from "../users/user.type";

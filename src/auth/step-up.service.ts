@@ -83,9 +83,9 @@ export class StepUpService {
     // One statement claims the step and grants: the calling session must still be live (its
     // row is locked, so a concurrent signOutUser or password change waits, then ends the new
     // session too), the device must still be the caller's and its stored watermark below the
-    // accepted step, or nothing else happens. So of any number of
-    // grants for one step (concurrent requests the worker each answered OK) exactly one gets a
-    // session, and a device deactivated or deleted while its code was checked grants none.
+    // accepted step, or nothing else happens. So of any number of grants for one step
+    // (concurrent requests the worker each answered OK) exactly one gets a session, and a
+    // device deactivated or deleted while its code was checked grants none.
     // On `pg` directly, as the hottest statement there is (src/db.ts, HotSql).
     const granted = await this.sql.rows(
       `WITH "caller" AS (
@@ -130,13 +130,7 @@ export class StepUpService {
       "step-up-grant",
     );
     if (granted.length === 0) {
-      // Gone: as if it had never been the caller's device (see findOwnDevice above).
-      const reason = await this.verification.lostClaimReason(device.id, principal.userId);
-      const error = !(await this.sessionLive(principal.sessionId))
-        ? unauthenticated()
-        : reason === "REPLAYED"
-          ? replayedCode()
-          : forbidden();
+      const error = await this.lostGrantError(principal, device.id);
       await this.recordRefusal(principal, device.serialNumber, error, meta);
       throw error;
     }
@@ -152,14 +146,20 @@ export class StepUpService {
     };
   }
 
-  /** False once the session was signed out (signOutUser, a password change) meanwhile. */
-  private async sessionLive(sessionId: string): Promise<boolean> {
-    const rows = await this.sql.rows(
+  /**
+   * Why the grant found nothing to claim: the calling session was signed out meanwhile, the
+   * step was claimed first (a replay), or the device is no longer the caller's, which is
+   * answered as if it had never been (see findOwnDevice).
+   */
+  private async lostGrantError(principal: Principal, deviceId: string): Promise<ApiError> {
+    const live = await this.sql.rows(
       `SELECT 1 FROM "Session" WHERE "id" = $1::uuid AND "revokedAt" IS NULL`,
-      [sessionId],
+      [principal.sessionId],
       "session-live",
     );
-    return rows.length === 1;
+    if (live.length === 0) return unauthenticated();
+    const reason = await this.verification.lostClaimReason(deviceId, principal.userId);
+    return reason === "REPLAYED" ? replayedCode() : forbidden();
   }
 
   /** The caller's device and the caller's user row, in one query (Prisma's include takes two). */

@@ -9,6 +9,8 @@ const PATH_PATTERN = /^(\/|\/[\u0021-\u007E]+\/)$/;
 const TAG_KEY_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
 const TAG_VALUE_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 /** AWS's longest serial number; a new device's name and path must leave its ARN within it. */
+/** An account id, which sign-in reads as such rather than as an alias. */
+export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
 export const MAX_SERIAL_LENGTH = 256;
 const MIN_SERIAL_LENGTH = 9;
 export const MAX_TAGS = 50;

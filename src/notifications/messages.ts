@@ -79,8 +79,8 @@ export function signedOutByAdministratorNotice(
   return {
     subject: "You were signed out",
     body:
-      `${who(to)[0]!.toUpperCase()}${who(to).slice(1)} was signed out of ${sessionsSignedOut} ` +
-      "session(s) by the root user or an administrator of the account. Sign in again to go on." +
+      `The root user or an administrator of the account signed ${who(to)} out of ` +
+      `${sessionsSignedOut} session(s). Sign in again to go on.` +
       SIGN_OFF,
   };
 }

@@ -58,6 +58,18 @@ const recoveryVoid = () =>
 
 type Channel = "email" | "phone";
 
+/** Ends the account's unfinished recoveries: a new one starts, or root's password changed. */
+export async function voidPendingRecoveries(
+  tx: Pick<Db, "rootRecovery">,
+  accountId: string,
+  now: Date,
+): Promise<void> {
+  await tx.rootRecovery.updateMany({
+    where: { accountId, completedAt: null, expiresAt: { gt: now } },
+    data: { expiresAt: now },
+  });
+}
+
 export class RootRecoveryService {
   constructor(
     private readonly db: Db,
@@ -108,10 +120,7 @@ export class RootRecoveryService {
           now.getTime()
         : 0;
       if (wait > 0) return { started: false as const, retryAfterSeconds: Math.ceil(wait / 1000) };
-      await tx.rootRecovery.updateMany({
-        where: { accountId: root.accountId, completedAt: null, expiresAt: { gt: now } },
-        data: { expiresAt: now },
-      });
+      await voidPendingRecoveries(tx, root.accountId, now);
       await tx.rootRecovery.create({
         data: {
           id,
