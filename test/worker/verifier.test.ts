@@ -547,6 +547,29 @@ describe("idempotency and failing closed", () => {
     expect(await verify(wrong)).toEqual({ outcome: "INVALID" });
   });
 
+  it("charges the attempt even when deciding fails half-way, and refuses", async () => {
+    const lua = loadWorkerScripts();
+    const real = createScriptRunner(redis);
+    // A matching step the script cannot read stands in for any fault after the state was read.
+    const faulty: ScriptRunner = {
+      singleNode: true,
+      run: (script, keys, args) =>
+        real.run(
+          script,
+          keys,
+          script === lua.verify ? args.map((a, i) => (i === 10 ? "x" : a)) : args,
+        ),
+    };
+    const { prefix, device, verify } = setup({ runner: faulty });
+    const d = device();
+    await expect(verify(login(d.state, d.code(await redisStep()), "cafe"))).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+    });
+    const state = `${prefix}:{d:${d.state.deviceId}}`;
+    expect(await redis.hGet(state, "p:" + hashSource("cafe"))).toMatch(/^1\|/);
+    expect(await redis.hGet(state, "dev")).toMatch(/^1\|/);
+  });
+
   it("gives every one of 20 concurrent retries of a request id the same single answer", async () => {
     const { device, verify } = setup();
     const d = device();

@@ -1,12 +1,13 @@
 --[[
   Decides one verification for one device, atomically, with Redis TIME as the only clock.
   The worker has already computed which steps the submitted code(s) match; this script decides
-  whether any of them may be accepted *now*, spends and refunds attempts, moves the watermark
-  and stores the result under the request id. Every key hashes to the device's slot.
+  whether any of them may be accepted *now*, charges attempts, moves the watermark and stores
+  the result under the request id. Every key hashes to the device's slot.
 
-  A device's whole state is ONE hash, read with one HMGET and written with at most one HSET and
-  one HDEL per phase: on Redis each command a script calls costs about as much as the Lua around
-  it, and one key per concern cost 20 calls for a first success from a new network (now 9).
+  A device's whole state is ONE hash, read with one HMGET and written with one HSET (plus an
+  HDEL only when a field present must go) and one EXPIRE. Inside a script each command costs
+  about as much as the Lua around it (README, Benchmarks): a key per concern and a write per
+  phase cost 20 commands for a first success from a new network; this costs 7.
 
   KEYS[1] device state    <prefix>:{d:<device>}               hash, fields below
   KEYS[2] result          <prefix>:{d:<device>}:res:<request> "fingerprint|code|a|b"
@@ -80,12 +81,6 @@ end
 
 local function int(x) return string.format('%.0f', x) end
 
-local function finish(code, a, b)
-  redis.call('SET', KEYS[2], fingerprint .. '|' .. code .. '|' .. int(a) .. '|' .. int(b),
-    'EX', ARGV[20])
-  return {code, a, b, nowMs, 0}
-end
-
 local nowStep = math.floor(nowSec / period)
 local centre = nowStep + centreOffset
 local lo, hi = centre - radius, centre + radius
@@ -123,6 +118,26 @@ local function encode(record) return int(record[1]) .. '|' .. int(record[2]) .. 
 local pairBefore = layer(fields[5], ARGV[15])
 local deviceBefore = layer(fields[3], ARGV[19])
 
+-- Writes are gathered and sent as one HSET and at most one HDEL, then one EXPIRE.
+local present = {wm = fields[1], burn = fields[2], dev = fields[3], known = fields[4]}
+present[pairField] = fields[5]
+local sets, dels = {}, {}
+local function put(field, value) sets[#sets + 1] = field; sets[#sets + 1] = value end
+local function drop(field) if present[field] then dels[#dels + 1] = field end end
+local function flush()
+  if #sets > 0 then redis.call('HSET', state, unpack(sets)) end
+  if #dels > 0 then redis.call('HDEL', state, unpack(dels)) end
+  redis.call('EXPIRE', state, ARGV[21])
+end
+-- Leaves a layer as it was, tidying away a record whose memory has passed.
+local function untouched(field, before) if before[1] == 0 then drop(field) end end
+
+local function finish(code, a, b)
+  redis.call('SET', KEYS[2], fingerprint .. '|' .. code .. '|' .. int(a) .. '|' .. int(b),
+    'EX', ARGV[20])
+  return {code, a, b, nowMs, 0}
+end
+
 -- Attempts made while locked are not counted, so an attacker cannot extend a lock.
 local lockEnd = pairBefore[2]
 if not known then lockEnd = math.max(lockEnd, deviceBefore[2]) end
@@ -130,33 +145,22 @@ if lockEnd > nowMs then
   return finish(3, math.max(1, math.ceil((lockEnd - nowMs) / 1000)), 0)
 end
 
--- Writes are gathered and sent as one HSET and one HDEL per phase.
-local sets, dels = {}, {}
-local function put(field, value) sets[#sets + 1] = field; sets[#sets + 1] = value end
-local function drop(field) dels[#dels + 1] = field end
-local function flush()
-  if #sets > 0 then redis.call('HSET', state, unpack(sets)) end
-  if #dels > 0 then redis.call('HDEL', state, unpack(dels)) end
-  sets, dels = {}, {}
-end
--- Puts a layer back as it was before this attempt: as it was, or absent.
-local function restore(field, before)
-  if before[1] > 0 then put(field, encode(before)) else drop(field) end
-end
-
--- Spend the attempt before deciding: should anything below fail, the attempt stays spent.
+-- The attempt as charged: each layer one failure more, locked once past its free failures.
 local function spent(before, free, baseMs, capMs)
   local n = before[1] + 1
   local untilMs = before[2]
   if n >= free then untilMs = nowMs + math.min(capMs, baseMs * 2 ^ math.min(n - free, 62)) end
   return {n, untilMs, nowMs}
 end
-put(pairField, encode(spent(pairBefore, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))))
+local pairSpent = spent(pairBefore, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))
+local deviceSpent = nil
 if not known then
-  put('dev', encode(spent(deviceBefore, tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]))))
+  deviceSpent = spent(deviceBefore, tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]))
 end
-flush()
-redis.call('EXPIRE', state, ARGV[21])
+local function chargeAttempt()
+  put(pairField, encode(pairSpent))
+  if deviceSpent then put('dev', encode(deviceSpent)) end
+end
 
 local watermark = tonumber(fields[1] or '')
 if pgLastStep and (not watermark or pgLastStep > watermark) then watermark = pgLastStep end
@@ -169,21 +173,6 @@ local burntList = fields[2] or ''
 local burntSteps = {}
 for token in string.gmatch(burntList, '[^,]+') do burntSteps[tonumber(token)] = true end
 local function burnt(step) return mode ~= 'pair' and burntSteps[step] == true end
-
-local accepted, replayed, skewed = nil, false, {}
-for token in string.gmatch(ARGV[11], '[^,]+') do
-  local step = tonumber(token)
-  if step >= lo and step <= hi then
-    if (watermark and step <= watermark) or burnt(step) then
-      replayed = true
-    elseif not accepted or step < accepted then
-      -- The lowest eligible step burns the fewest of the user's future codes.
-      accepted = step
-    end
-  elseif step >= lo - classify and step <= hi + classify then
-    skewed[#skewed + 1] = step
-  end
-end
 
 local function clamp(x, limit) return math.max(-limit, math.min(limit, x)) end
 -- In pair mode the device showed code2 for s + 1, so that is where its clock is.
@@ -203,63 +192,92 @@ local function rememberSource(kept)
   return table.concat(parts, ';')
 end
 
-if accepted then
-  local newWatermark = accepted + shown
-  put('wm', int(newWatermark))
-  if not known then
-    -- This source's own earlier failures were the owner's typos, not guesses by others: take
-    -- them back out of the device-wide count. Other sources' failures stay counted, so an
-    -- owner's success never hands a distributed attacker a fresh allowance.
-    -- The count goes back to before this attempt, less those failures, and the lock with it.
-    local remaining = deviceBefore[1] - pairBefore[1]
-    if remaining > 0 then put('dev', encode({remaining, deviceBefore[2], deviceBefore[3]}))
-    else drop('dev') end
+-- Decides, gathering the writes of the outcome, and returns {code, a, b}.
+local function decide()
+  local accepted, replayed, skewed = nil, false, {}
+  for token in string.gmatch(ARGV[11], '[^,]+') do
+    local step = tonumber(token)
+    if step >= lo and step <= hi then
+      if (watermark and step <= watermark) or burnt(step) then
+        replayed = true
+      elseif not accepted or step < accepted then
+        -- The lowest eligible step burns the fewest of the user's future codes.
+        accepted = step
+      end
+    elseif step >= lo - classify and step <= hi + classify then
+      skewed[#skewed + 1] = step
+    end
   end
-  drop(pairField)
-  local later = {}
-  for step in pairs(burntSteps) do
-    if step > newWatermark then later[#later + 1] = int(step) end
+
+  if accepted then
+    local newWatermark = accepted + shown
+    put('wm', int(newWatermark))
+    if not known then
+      -- This source's own earlier failures were the owner's typos, not guesses by others: take
+      -- them back out of the device-wide count. Other sources' failures stay counted, so an
+      -- owner's success never hands a distributed attacker a fresh allowance.
+      local remaining = deviceBefore[1] - pairBefore[1]
+      if remaining > 0 then put('dev', encode({remaining, deviceBefore[2], deviceBefore[3]}))
+      else drop('dev') end
+    end
+    drop(pairField)
+    local later = {}
+    for step in pairs(burntSteps) do
+      if step > newWatermark then later[#later + 1] = int(step) end
+    end
+    if #later > 0 then put('burn', table.concat(later, ',')) else drop('burn') end
+    -- Remember the source. A source remembered within the last hour is left as it is: most
+    -- sign-ins come from known networks, and an hour is nothing against the memory of months.
+    if not (known and lastSuccess > nowMs - 3600000) then
+      put('known', rememberSource(tonumber(ARGV[24])))
+    end
+    return {0, newWatermark, clamp(newWatermark - nowStep, driftLimit)}
   end
-  if #later > 0 then put('burn', table.concat(later, ',')) elseif burntList ~= '' then drop('burn') end
-  -- Remember the source. A source remembered within the last hour is left as it is: most
-  -- sign-ins come from known networks, and an hour is nothing against the memory of months.
-  if not (known and lastSuccess > nowMs - 3600000) then
-    put('known', rememberSource(tonumber(ARGV[24])))
+
+  if replayed then
+    -- A genuine but used code proves possession; it is not a guess, and costs nothing.
+    untouched(pairField, pairBefore)
+    if not known then untouched('dev', deviceBefore) end
+    return {2, 0, 0}
   end
-  flush()
-  return finish(0, newWatermark, clamp(newWatermark - nowStep, driftLimit))
+
+  if #skewed > 0 then
+    -- A match out here proves possession, so the attempt costs nothing. But the code may be
+    -- valid later (a fast clock), and reporting it must not turn the verifier into an oracle for
+    -- future codes: every step recognised here is burnt and will be refused as REPLAYED.
+    local nearest = skewed[1]
+    for _, step in ipairs(skewed) do
+      if math.abs(step - centre) < math.abs(nearest - centre) then nearest = step end
+      burntSteps[step] = true
+      if mode == 'pair' then burntSteps[step + 1] = true end
+    end
+    local all = {}
+    for step in pairs(burntSteps) do all[#all + 1] = int(step) end
+    put('burn', table.concat(all, ','))
+    untouched(pairField, pairBefore)
+    if not known then untouched('dev', deviceBefore) end
+    return {4, nearest + shown - nowStep, 0}
+  end
+
+  chargeAttempt()
+  if budgetHere then
+    -- Charged only now, for a fresh failure: within one atomic script that is the same as
+    -- spending first and refunding every other outcome (as the separate claim must), and cheaper.
+    chargeBudget(KEYS[3], ARGV[27])
+  end
+  return {1, 0, 0}
 end
 
-if replayed then
-  -- A genuine but used code proves possession; it is not a guess.
-  restore(pairField, pairBefore)
-  if not known then restore('dev', deviceBefore) end
+-- The attempt is spent before the decision counts: Redis runs one script at a time, so no
+-- parallel guess is checked before this one is charged, and the charge reaches Redis in the same
+-- write as the decision. Should deciding fail, the charge alone is written before the error
+-- surfaces (and the worker refuses): a failure is never a free guess.
+local decided, outcome = pcall(decide)
+if not decided then
+  sets, dels = {}, {}
+  chargeAttempt()
   flush()
-  return finish(2, 0, 0)
+  error(outcome)
 end
-
-if #skewed > 0 then
-  -- A match out here proves possession, so the attempt is refunded. But the code may be valid
-  -- later (a fast clock), and reporting it must not turn the verifier into an oracle for
-  -- future codes: every step recognised here is burnt and will be refused as REPLAYED.
-  local nearest = skewed[1]
-  for _, step in ipairs(skewed) do
-    if math.abs(step - centre) < math.abs(nearest - centre) then nearest = step end
-    burntSteps[step] = true
-    if mode == 'pair' then burntSteps[step + 1] = true end
-  end
-  local all = {}
-  for step in pairs(burntSteps) do all[#all + 1] = int(step) end
-  put('burn', table.concat(all, ','))
-  restore(pairField, pairBefore)
-  if not known then restore('dev', deviceBefore) end
-  flush()
-  return finish(4, nearest + shown - nowStep, 0)
-end
-
-if budgetHere then
-  -- Charged only now, for a fresh failure: within one atomic script that is the same as
-  -- spending first and refunding every other outcome (as the separate claim must), and cheaper.
-  chargeBudget(KEYS[3], ARGV[27])
-end
-return finish(1, 0, 0)
+flush()
+return finish(outcome[1], outcome[2], outcome[3])
