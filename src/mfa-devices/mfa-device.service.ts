@@ -182,14 +182,31 @@ export class MfaDeviceService {
     });
     if (!isAccountAdmin(principal)) {
       // A user learns nothing of devices that are not theirs: missing and someone else's look
-      // alike. Unassigned devices stay reachable, to be enabled for oneself.
+      // alike. An unassigned device stays reachable, to be enabled for oneself, when the user
+      // created it or an administrator did (provisioning it for someone). Not when another
+      // plain user did: each wrong code tried would spend that device's attempts, and a fresh
+      // device knows no source yet, so a colleague could lock it before its owner enrols.
       const theirs =
         device?.accountId === principal.accountId && device.userId === principal.userId;
-      const free = device?.accountId === principal.accountId && device.userId === null;
+      const free =
+        device?.accountId === principal.accountId &&
+        device.userId === null &&
+        (device.createdById === principal.userId ||
+          (await this.createdByAdministrator(device.createdById, principal.accountId)));
       if (!device || !(theirs || free)) throw forbidden();
     }
     if (!device || device.accountId !== principal.accountId) throw noSuchDevice(serial);
     return device;
+  }
+
+  /** Whether `userId` is root or an administrator of the account; false for a missing creator. */
+  private async createdByAdministrator(userId: string | null, accountId: string) {
+    if (userId === null) return false;
+    const creator = await this.db.user.findFirst({
+      where: { id: userId, accountId, OR: [{ isRoot: true }, { isAdmin: true }] },
+      select: { id: true },
+    });
+    return creator !== null;
   }
 
   /** Root and administrators see every device of the account; a user only their own. */

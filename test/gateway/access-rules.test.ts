@@ -225,6 +225,29 @@ describe("a plain user", () => {
       expect(absent.errors).toEqual(existing.errors);
     }
   });
+
+  it("cannot reach an unassigned device another user created, so no guess of theirs spends its attempts", async () => {
+    const o = await office();
+    const bobToken = await passwordSession(stack, o.who("bob"));
+    const fresh = await newDevice(stack, bobToken, "bob-new-phone");
+    const alice = actionsOf(stack, await passwordSession(stack, o.who("alice")));
+    const missing = `arn:aws:iam::${o.account.accountId}:mfa/no-such-device`;
+    // Reaching the verifier, twelve wrong guesses from the office's network would lock the
+    // device for its owner there for over an hour (doubling locks from the third).
+    for (let i = 0; i < 12; i++) {
+      const guess = await alice.enable("alice", fresh.serialNumber, DUMMY);
+      expectForbidden(guess);
+      expect(guess.errors).toEqual((await alice.enable("alice", missing, DUMMY)).errors);
+    }
+    ok(
+      await actionsOf(stack, bobToken).enable(
+        "bob",
+        fresh.serialNumber,
+        await enrolPair(stack, fresh),
+      ),
+    );
+    expect(await assignedTo(fresh.serialNumber)).toBe("bob");
+  });
 });
 
 describe("taking one's own device away", () => {
