@@ -5,6 +5,7 @@ import { getNamedType, isLeafType } from "graphql";
 // and with it a second graphql that refuses the schema ("another module or realm").
 import { getComplexity, type ComplexityEstimator } from "graphql-query-complexity/cjs";
 import { operationLimitExceeded } from "./limit-error";
+import { badInput } from "../errors";
 
 /**
  * Mutations that check a password or a TOTP code, each spending attempts and worker time, and
@@ -101,7 +102,12 @@ export function useCostLimit({
           } catch (error) {
             const message = String((error as Error | undefined)?.message);
             // A bad variable: execution refuses it in its own words, and runs nothing.
-            if (message.startsWith('Variable "$') || message.startsWith('Argument "')) return;
+            if (message.startsWith('Variable "$')) return;
+            // A null sent for a variable with a default, used where null is not allowed, passes
+            // validation and fails only its own field at execution: every field beside it would
+            // still run, uncosted. Refuse the whole request. (graphql-js names the argument and
+            // its type here, never a value.)
+            if (message.startsWith('Argument "')) throw badInput(message);
             // Anything else fails closed: an operation that cannot be costed does not run.
             if (!message.includes("maximum allowed number of nodes")) throw error;
             cost = Infinity;

@@ -142,6 +142,29 @@ describe("aliases and cost: one request cannot carry a volley of verifications",
     expect(await stack.db.account.count({ where: { email: { in: emails } } })).toBe(0);
   });
 
+  it("refuses the whole request when a null through a defaulted variable would leave the rest uncosted", async () => {
+    // A nullable variable with a default may feed a non-null argument; sent as null it passes
+    // validation and fails only its own field, so every field beside it ran, uncosted.
+    const emails = ["a", "b", "c", "d"].map((a) => `nulled-${a}-${Date.now()}@example.com`);
+    const create = (email: string, i: number) =>
+      `a${i}: createAccount(input: { email: "${email}", phone: "+14155550100", password: "${PASSWORD}" }) { account { accountId } }`;
+    const res = await stack.gql(
+      `mutation($bad: CreateAccountInput = { email: "q@example.com", phone: "+14155550100", password: "${PASSWORD}" }) {
+        ${emails.map(create).join("\n")}
+        z: createAccount(input: $bad) { account { accountId } }
+      }`,
+      { bad: null },
+    );
+    expect(errorCode(res)).toBe("BAD_USER_INPUT");
+    expect(await stack.db.account.count({ where: { email: { in: emails } } })).toBe(0);
+    // Alone, the same null is a client error too, not an INTERNAL_SERVER_ERROR.
+    const signIn = await stack.gql(
+      `mutation($bad: SignInInput = { password: "x" }) { signIn(input: $bad) { status } }`,
+      { bad: null },
+    );
+    expect(errorCode(signIn)).toBe("BAD_USER_INPUT");
+  });
+
   it("refuses a large page of large pages by COST, and allows one page of 1000", async () => {
     const account = await createTestAccount(stack);
     const page = (alias: string) =>
