@@ -6,6 +6,7 @@
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
+import { canManageRootDevice } from "../auth/access";
 import { badInput, forbidden, unauthenticated } from "../errors";
 import { recoveryCodesGeneratedNotice } from "../notifications/messages";
 import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
@@ -39,6 +40,9 @@ export class RecoveryCodeService {
    */
   async generate(principal: Principal, meta: RequestMeta): Promise<GeneratedRecoveryCodes> {
     if (!principal.mfaAuthenticated) throw forbidden();
+    // Root's codes stand in for root's device, so they take a session that may manage it: not
+    // a programmatic (getSessionToken) one, as for the device itself.
+    if (principal.isRoot && !canManageRootDevice(principal)) throw forbidden();
     const devices = await this.db.virtualMfaDevice.count({ where: { userId: principal.userId } });
     if (devices === 0) {
       throw badInput("Recovery codes need an enabled MFA device; enable one first.");

@@ -405,6 +405,8 @@ describe("the root user's device", () => {
     expectForbidden(await sts.enable("root", spare.serialNumber, DUMMY));
     expectForbidden(await sts.createDevice("root-account-mfa-device"));
     expectForbidden(await sts.tag(rootDevice.serialNumber));
+    // Root's recovery codes stand in for root's device, so they are refused too.
+    expectForbidden(await sts.generateRecoveryCodes());
     expect(await assignedTo(rootDevice.serialNumber)).toBe("root");
     ok(await sts.deactivate(aliceDevice.serialNumber, "alice"));
     expect(await assignedTo(aliceDevice.serialNumber)).toBeNull();
