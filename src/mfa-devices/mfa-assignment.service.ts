@@ -10,14 +10,14 @@ import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
 import { deviceAuditEntry } from "./device-audit";
-import { canAddDeviceTo, canRemoveDeviceFrom } from "../auth/access";
+import { canAddDeviceTo, canRemoveDeviceFrom, isRecoverySession } from "../auth/access";
 import { alreadyExists, ApiError, badInput, forbidden, limitExceeded, notFound } from "../errors";
 import { checkSerialNumber } from "../common/iam-names";
 import type { RequestMeta, UserService } from "../users/user.service";
 import { lockUser } from "../users/user-lock";
 import type { UserRow } from "../users/user.type";
 import type { DeviceRow } from "./mfa-device.type";
-import { noSuchDevice, type MfaDeviceService } from "./mfa-device.service";
+import { isRootDevice, noSuchDevice, type MfaDeviceService } from "./mfa-device.service";
 import { isReservedDeviceName } from "./serial-number";
 import {
   normaliseCode,
@@ -53,6 +53,9 @@ export class MfaAssignmentService {
   ): Promise<DeviceRow> {
     const { codes, user, device } = await this.loadCodeTarget(principal, input);
     if (isReservedDeviceName(device.name) && !user.isRoot) throw forbidden();
+    // A recovery enables the new root device it created, never another device: one a plain
+    // user created would make a seed that user holds root's second factor.
+    if (isRecoverySession(principal) && !isRootDevice(device)) throw forbidden();
     if (device.userId !== null) throw inUse();
     const assignedBefore = await this.db.virtualMfaDevice.count({ where: { userId: user.id } });
     if (!canAddDeviceTo(principal, user, assignedBefore)) throw forbidden();

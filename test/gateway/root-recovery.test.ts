@@ -223,6 +223,8 @@ describe("a recovery session", () => {
     expect(await assignedTo(device.serialNumber)).toBe("root");
     // What it is for still works, and so does signing out.
     ok(await as.deactivate(device.serialNumber, "root"));
+    // Only the new device it creates: another one's seed may be held by someone else.
+    expect(errorCode(await as.enable("root", spare, dummy))).toBe("FORBIDDEN");
     ok(await as.signOut());
     expect(errorCode(await as.createDevice("late"))).toBe("UNAUTHENTICATED");
   });
