@@ -13,6 +13,7 @@ const TAG_VALUE_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
 export const MAX_SERIAL_LENGTH = 256;
 const MIN_SERIAL_LENGTH = 9;
+const SERIAL_PATTERN = /^[\w+=/:,.@-]+$/;
 export const MAX_TAGS = 50;
 
 function lengthError(field: string, max: number) {
@@ -85,21 +86,30 @@ export function checkSerialNumber(value: string): string {
     );
   }
   if (value.length > MAX_SERIAL_LENGTH) throw lengthError("serialNumber", MAX_SERIAL_LENGTH);
-  if (!/^[\w+=/:,.@-]+$/.test(value)) throw patternError("serialNumber", "[\\w+=/:,.@-]+");
+  if (!SERIAL_PATTERN.test(value)) throw patternError("serialNumber", "[\\w+=/:,.@-]+");
   return value;
 }
 
 /**
  * A new device's serial number must be one that every later call accepts: AWS sets no limit on
- * the name alone, but a serial number is at most 256 characters, and a device created with a
- * longer one could never be named again (not even to delete it).
+ * the name alone, but a serial number is at most 256 characters, and a path may hold printable
+ * characters a serial number may not (`%`, `(`, `~`…). A device created with either could
+ * never be named again (not even to delete it).
  */
 export function checkNewSerialNumber(serialNumber: string): string {
-  if (serialNumber.length <= MAX_SERIAL_LENGTH) return serialNumber;
-  throw badInput(
-    `The device's serial number would be ${serialNumber.length} characters long; it must be ` +
-      `at most ${MAX_SERIAL_LENGTH}. Use a shorter virtualMFADeviceName or path.`,
-  );
+  if (serialNumber.length > MAX_SERIAL_LENGTH) {
+    throw badInput(
+      `The device's serial number would be ${serialNumber.length} characters long; it must be ` +
+        `at most ${MAX_SERIAL_LENGTH}. Use a shorter virtualMFADeviceName or path.`,
+    );
+  }
+  if (!SERIAL_PATTERN.test(serialNumber)) {
+    throw badInput(
+      "A device's serial number may hold only letters, digits and +=,.@_- between the " +
+        "slashes of its path; choose a path without other characters.",
+    );
+  }
+  return serialNumber;
 }
 
 export interface Tag {

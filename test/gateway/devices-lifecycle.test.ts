@@ -142,6 +142,23 @@ describe("creating a device", () => {
     expect(await deviceCount(account)).toBe(0);
   });
 
+  // A serial number allows fewer characters than a path does: such a device could never be
+  // named again (not even to delete it), and would hold its place in the quotas for good.
+  it.each(["%", "(", "~", "!", "{", "\\"])(
+    "refuses a path holding %s, which no serial number may, and creates nothing",
+    async (char) => {
+      const account = await createTestAccount(stack);
+      const res = await stack.gql(
+        CREATE_DEVICE,
+        { input: { virtualMfaDeviceName: "dev", path: `/a${char}b/` } },
+        account.rootToken,
+      );
+      expect(errorCode(res)).toBe("BAD_USER_INPUT");
+      expect(res.errors![0]!.message).toContain("serial number may hold only");
+      expect(await deviceCount(account)).toBe(0);
+    },
+  );
+
   it("creates a device whose serial number is exactly 256 characters, and can delete it", async () => {
     const account = await createTestAccount(stack);
     const prefix = `arn:aws:iam::${account.accountId}:mfa/`;
