@@ -182,21 +182,23 @@ export class MfaDeviceService {
     });
     if (!isAccountAdmin(principal)) {
       // A user learns nothing of devices that are not theirs: missing and someone else's look
-      // alike. An unassigned device stays reachable, to be enabled for oneself, when the user
-      // created it or an administrator did (provisioning it for someone). Not when another
-      // plain user did: each wrong code tried would spend that device's attempts, and a fresh
-      // device knows no source yet, so a colleague could lock it before its owner enrols.
+      // alike. An unassigned device stays reachable, to be enabled for oneself, unless another
+      // plain user of the account created it: each wrong code tried would spend that device's
+      // attempts, and a fresh device knows no source yet, so a colleague could lock it before
+      // its owner enrols. Devices an administrator provisioned stay reachable, also once that
+      // administrator is gone, and so do those of a deleted user or from before creators were
+      // recorded.
       const inAccount = device?.accountId === principal.accountId;
       const theirs = inAccount && device.userId === principal.userId;
       const ownUnassigned =
         inAccount && device.userId === null && device.createdById === principal.userId;
       // Asked whenever the device is not plainly the caller's, missing ones included, so the
       // time taken does not tell a missing device from someone else's.
-      const provisioned =
+      const anotherUsers =
         !theirs &&
         !ownUnassigned &&
-        (await this.createdByAdministrator(device?.createdById ?? null, principal.accountId));
-      const free = inAccount && device.userId === null && (ownUnassigned || provisioned);
+        (await this.createdByPlainUser(device?.createdById ?? null, principal.accountId));
+      const free = inAccount && device.userId === null && (ownUnassigned || !anotherUsers);
       if (!device || !(theirs || free)) throw forbidden();
     }
     if (!device || device.accountId !== principal.accountId) throw noSuchDevice(serial);
@@ -204,12 +206,12 @@ export class MfaDeviceService {
   }
 
   /**
-   * Whether `userId` is root or an administrator of the account. A missing creator is looked up
-   * too (and never found), so that every caller of this takes one query.
+   * Whether `userId` is a current user of the account who is neither root nor an administrator.
+   * A missing creator is looked up too (and never found), so that every caller takes one query.
    */
-  private async createdByAdministrator(userId: string | null, accountId: string) {
+  private async createdByPlainUser(userId: string | null, accountId: string) {
     const creator = await this.db.user.findFirst({
-      where: { id: userId ?? "", accountId, OR: [{ isRoot: true }, { isAdmin: true }] },
+      where: { id: userId ?? "", accountId, isRoot: false, isAdmin: false },
       select: { id: true },
     });
     return creator !== null;

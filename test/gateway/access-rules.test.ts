@@ -248,6 +248,15 @@ describe("a plain user", () => {
     );
     expect(await assignedTo(fresh.serialNumber)).toBe("bob");
   });
+  it("can enable a device an administrator provisioned, also once that administrator is gone", async () => {
+    const o = await office();
+    const adminToken = await passwordSession(stack, o.who("admin"));
+    const provisioned = await newDevice(stack, adminToken, "for-alice");
+    ok(await actionsOf(stack, o.account.rootToken).deleteUser("admin"));
+    const alice = actionsOf(stack, await passwordSession(stack, o.who("alice")));
+    ok(await alice.enable("alice", provisioned.serialNumber, await enrolPair(stack, provisioned)));
+    expect(await assignedTo(provisioned.serialNumber)).toBe("alice");
+  });
 });
 
 describe("taking one's own device away", () => {
