@@ -135,6 +135,7 @@ export function formatError(
   if (CLIENT_FAULT_CODES.has(code) || apolloClientFault) {
     return {
       ...formatted,
+      message: withoutVariableValue(formatted.message),
       extensions: { ...extensions, code: ErrorCode.BAD_USER_INPUT, iamCode: "ValidationError" },
     };
   }
@@ -150,6 +151,23 @@ export function formatError(
     path: formatted.path,
     extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, iamCode: "ServiceFailure" },
   };
+}
+
+/**
+ * graphql-js refuses a variable of the wrong shape with its whole value printed in the message
+ * (`Variable "$input" got invalid value { password: "…", junk: 1 }; Field "junk" is not
+ * defined…`), and clients and proxies log error messages. This service's own errors name the
+ * field, never the value; these now do too. Only reasons of a known, value-free shape are kept:
+ * the value cannot be told apart from the reason reliably, and some reasons quote it.
+ */
+export function withoutVariableValue(message: string): string {
+  const variable = /^Variable "(\$\w+)" got invalid value /.exec(message)?.[1];
+  if (!variable) return message;
+  const reason =
+    /Field "\w+" is not defined by type "\w+"\./.exec(message)?.[0] ??
+    /Field "[\w.]+" of required type "[\w![\]]+" was not provided\./.exec(message)?.[0] ??
+    /Expected type "\w+" to be an object\./.exec(message)?.[0];
+  return `Variable "${variable}" got an invalid value${reason ? `: ${reason}` : "."}`;
 }
 
 function isClientStatus(http: unknown): boolean {

@@ -217,6 +217,28 @@ describe("document and body size", () => {
     expect(res.errors![0]!.extensions!.iamCode).toBe("ValidationError");
   });
 
+  it("never echoes a variable's value back, such as a password, in a wrong-shape refusal", async () => {
+    const secret = "SuperSecretPw1-never-echoed";
+    const signIn = `mutation($i: SignInInput!) { signIn(input: $i) { status } }`;
+    const extra = await stack.gql(signIn, {
+      i: { account: "a", userName: "u", password: secret, junk: 1 },
+    });
+    expect(errorCode(extra)).toBe("BAD_USER_INPUT");
+    expect(extra.errors![0]!.message).toBe(
+      'Variable "$i" got an invalid value: Field "junk" is not defined by type "SignInInput".',
+    );
+    const wrongType = await stack.gql(signIn, { i: { account: "a", userName: "u", password: 7 } });
+    const codes = await stack.gql(
+      `query($first: Int) { users(first: $first) { pageInfo { hasNextPage } } }`,
+      { first: secret },
+    );
+    for (const res of [extra, wrongType, codes]) {
+      expect(errorCode(res)).toBe("BAD_USER_INPUT");
+      expect(JSON.stringify(res.errors)).not.toContain(secret);
+      expect(JSON.stringify(res.errors)).not.toMatch(/got invalid value/);
+    }
+  });
+
   it("answers text PostgreSQL cannot store with 400 and BAD_USER_INPUT, and no internal field", async () => {
     const account = await createTestAccount(stack);
     const res = await stack.gql(
