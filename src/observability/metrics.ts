@@ -1,8 +1,8 @@
 /**
  * The gateway's Prometheus metrics, on a registry of its own (one per gateway, so tests that
- * start several never share counters). Labels are closed sets, except the operation name, which
- * clients choose: the first `maxOperationNames` distinct names get their own series and later
- * ones share `other`, so a client inventing names cannot grow the series without bound.
+ * start several never share counters). Labels are closed sets: the operation label is the
+ * operation's first root field, a name from the schema, never the client's operation name; the
+ * first `maxOperationNames` distinct ones get their own series and later ones share `other`.
  *
  * Nothing here ever carries a code, a seed or a token: only names, outcomes and timings.
  */
@@ -29,7 +29,7 @@ export interface GatewayMetricsOptions {
     /** A worker whose heartbeat is this recent counts as live. Default 10 000 ms. */
     livenessMs?: number;
   };
-  /** Distinct operation names given their own latency series. Default 100. */
+  /** Distinct operation labels (first root fields) given their own latency series. Default 100. */
   maxOperationNames?: number;
   /** Process metrics (CPU, memory, event loop lag, GC). Default true. */
   processMetrics?: boolean;
@@ -45,7 +45,7 @@ export interface GatewayMetrics {
   readonly attemptLimitRefusals: Counter<"mode">;
   readonly workerCalls: Histogram<"op" | "result">;
   readonly operationRefusals: Counter<"limit">;
-  /** The label for a client's operation name: itself, `anonymous`, or `other` past the cap. */
+  /** The label for an operation's first root field: itself, `unknown`, or `other` past the cap. */
   operationLabel(name: string | null | undefined): string;
   refused(limit: OperationLimit): void;
 }
@@ -100,7 +100,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     workerCalls,
     operationRefusals,
     operationLabel(name) {
-      if (!name) return "anonymous";
+      if (!name) return "unknown";
       if (names.has(name)) return name;
       if (names.size >= maxNames) return "other";
       names.add(name);

@@ -1,11 +1,12 @@
 import type { ApolloServerPlugin } from "@apollo/server";
+import { Kind, type OperationDefinitionNode } from "graphql";
 import type { OperationLimit } from "../plugins/limit-error";
 import type { GatewayMetrics } from "./metrics";
 import { outcomeOf, responseErrors } from "./response-errors";
 
 /**
  * Times every GraphQL request into `mfa_gateway_graphql_request_duration_seconds` by operation
- * name (bounded, see GatewayMetrics.operationLabel), type and outcome, and counts refusals by
+ * (its first root field, see GatewayMetrics.operationLabel), type and outcome, and counts refusals by
  * the endpoint's limits. Requests Apollo refuses before the pipeline (CSRF, batching) are not
  * GraphQL requests yet and are not timed here.
  */
@@ -22,7 +23,7 @@ export function useRequestMetrics(metrics: GatewayMetrics): ApolloServerPlugin {
           }
           metrics.requestDuration.observe(
             {
-              operation: metrics.operationLabel(context.operationName),
+              operation: metrics.operationLabel(firstRootField(context.operation)),
               type: context.operation?.operation ?? "unknown",
               outcome: outcomeOf(errors),
             },
@@ -32,4 +33,15 @@ export function useRequestMetrics(metrics: GatewayMetrics): ApolloServerPlugin {
       };
     },
   };
+}
+
+/**
+ * The operation's first root field (`signIn`, `getSessionToken`): a name from the schema, so the
+ * label's values are a closed set. Client-chosen operation names are not: anyone could send a
+ * hundred long ones and take every series (and megabytes of every scrape) for themselves.
+ */
+function firstRootField(operation: OperationDefinitionNode | undefined): string | undefined {
+  const first = operation?.selectionSet.selections[0];
+  if (!first) return undefined;
+  return first.kind === Kind.FIELD ? first.name.value : "fragment";
 }
