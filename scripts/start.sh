@@ -13,10 +13,32 @@ npm run --silent build
 node dist/scripts/ensure-database.js
 npx prisma migrate deploy
 
+# Runs one worker and starts it again whenever it dies on its own, as a process manager would:
+# the gateway's calls already fail closed while no worker answers, and another worker takes over
+# what the dead one held, so a crash (say, out of memory) must not take the product down. A
+# signal to stop is passed on, and the worker is waited for while it drains.
+supervise_worker() {
+  local child stopping=""
+  trap 'stopping=1; kill -TERM "$child" 2>/dev/null || true' TERM
+  trap 'stopping=1' INT # Ctrl-C reached the worker too; let it drain
+  while true; do
+    local started=$SECONDS status=0
+    node dist/worker/main.js &
+    child=$!
+    # `wait` returns early when a trapped signal arrives; wait again until the worker is gone.
+    while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
+    if [[ -n "$stopping" ]]; then exit 0; fi
+    # One that dies while starting (no key, Redis unreachable) would only die again: say so.
+    if ((SECONDS - started < 5)); then exit "$((status == 0 ? 1 : status))"; fi
+    echo "worker $child exited (status $status); starting another in 1 s" >&2
+    sleep 1
+  done
+}
+
 pids=()
 for ((i = 0; i < WORKER_PROCESSES; i++)); do
   # Only the first worker serves metrics on the default port; the others pick their own.
-  if ((i > 0)); then WORKER_METRICS_PORT=0 node dist/worker/main.js & else node dist/worker/main.js & fi
+  if ((i > 0)); then WORKER_METRICS_PORT=0 supervise_worker & else supervise_worker & fi
   pids+=($!)
 done
 # A heap cap makes V8 collect before the heap balloons under load: the gateway's live heap is
