@@ -130,7 +130,7 @@ export class MfaChallengeService {
         const accepted = await this.verification.checkCodes(
           device,
           "login",
-          { code1: answer.code },
+          { code1: answer.code, fieldNames: { code1: "code" } },
           meta,
         );
         proof = { deviceId: device.id, accepted };

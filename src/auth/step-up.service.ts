@@ -64,7 +64,12 @@ export class StepUpService {
 
     let accepted;
     try {
-      accepted = await this.verification.checkCodes(device, "login", { code1: code }, meta);
+      accepted = await this.verification.checkCodes(
+        device,
+        "login",
+        { code1: code, fieldNames: { code1: "tokenCode" } },
+        meta,
+      );
     } catch (error) {
       await this.recordRefusal(principal, device.serialNumber, error, meta);
       throw error;

@@ -140,9 +140,11 @@ describe("getSessionToken", () => {
 
   it("refuses a malformed code with BAD_USER_INPUT before checking anything", async () => {
     const { token, device } = await signedInUser();
-    for (const code of ["12345", "abcdef", "123456789"]) {
+    for (const code of ["12345", "abcdef", "123456789", "1234567"]) {
       const res = await actionsOf(stack, token).getSessionToken(device.serialNumber, code);
       expect(errorCode(res)).toBe("BAD_USER_INPUT");
+      // The message names the field the caller sent, not one of enable's.
+      expect(res.errors![0]!.message).toContain("'tokenCode'");
     }
   });
 
