@@ -14,7 +14,7 @@ import {
 import { createHandlers } from "./handlers";
 import { createLogger } from "./logger";
 import { instrumentHandlers, listenForProbes } from "./metrics";
-import { connectRedis } from "./redis-connection";
+import { connectRedis, redisReachable } from "./redis-connection";
 import { parseKeyring } from "./seal/keyring";
 import { createWorker } from "./worker";
 
@@ -70,7 +70,10 @@ async function main(): Promise<void> {
   let ready = true;
   const probes =
     config.WORKER_METRICS_PORT > 0
-      ? await listenForProbes(config.WORKER_METRICS_PORT, registry, () => ready)
+      ? await listenForProbes(config.WORKER_METRICS_PORT, registry, () =>
+          // Without Redis it takes no request at all, whatever its own state.
+          !ready ? "stopping" : redisReachable(redis) ? "ready" : "redis unavailable",
+        )
       : undefined;
   logger.info(
     { workerId: worker.workerId, keyIds: keyring.keyIds, metricsPort: config.WORKER_METRICS_PORT },

@@ -47,11 +47,14 @@ export function instrumentHandlers(handlers: WorkerHandlers, registry: Registry)
   };
 }
 
-/** /health: the process runs. /readiness: it takes requests. /metrics: Prometheus text. */
+/**
+ * /health: the process runs. /readiness: it takes requests, 200 when `readiness()` says
+ * "ready", else 503 with its reason. /metrics: Prometheus text.
+ */
 export function listenForProbes(
   port: number,
   registry: Registry,
-  isReady: () => boolean,
+  readiness: () => string,
   host?: string,
 ): Promise<Server> {
   const server = createServer((request, response) => {
@@ -65,8 +68,8 @@ export function listenForProbes(
     }
     if (path === "/health") return void response.writeHead(200).end("ok\n");
     if (path === "/readiness") {
-      const ready = isReady();
-      return void response.writeHead(ready ? 200 : 503).end(ready ? "ready\n" : "stopping\n");
+      const state = readiness();
+      return void response.writeHead(state === "ready" ? 200 : 503).end(`${state}\n`);
     }
     response.writeHead(404).end();
   });

@@ -19,6 +19,14 @@ export function isCluster(redis: AnyRedis): redis is ClusterRedis {
   return "slots" in redis || "masters" in redis;
 }
 
+/**
+ * Whether commands can reach Redis now. A single node's client knows (it is not ready while it
+ * reconnects); a cluster client only says whether it is open.
+ */
+export function redisReachable(redis: AnyRedis): boolean {
+  return isCluster(redis) ? redis.isOpen : redis.isReady;
+}
+
 export async function connectRedis(target: RedisTarget): Promise<AnyRedis> {
   const socket = {
     connectTimeout: 2000,

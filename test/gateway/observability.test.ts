@@ -53,7 +53,7 @@ beforeAll(async () => {
     metrics: registry,
   });
   await worker.start();
-  probes = await listenForProbes(0, registry, () => true, "127.0.0.1");
+  probes = await listenForProbes(0, registry, () => "ready", "127.0.0.1");
   workerMetricsUrl = `http://127.0.0.1:${(probes.address() as AddressInfo).port}/metrics`;
 });
 afterAll(async () => {

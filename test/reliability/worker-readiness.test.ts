@@ -1,0 +1,49 @@
+/**
+ * A worker's /readiness says whether it can take requests, and without Redis it can take none:
+ * a real worker process on a throwaway redis-server, which the test stops and starts again.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanUpAll, spawnWorker, startRedisServer } from "../support/throwaway";
+import { testKeyringSpec } from "../support/workers";
+
+afterAll(async () => {
+  await cleanUpAll();
+});
+
+async function readiness(port: number) {
+  const response = await fetch(`http://127.0.0.1:${port}/readiness`);
+  return `${response.status} ${(await response.text()).trim()}`;
+}
+
+/** Polls until `readiness` answers `expected`, and returns what it answered last. */
+async function settlesOn(port: number, expected: string, timeoutMs = 15_000): Promise<string> {
+  const giveUp = Date.now() + timeoutMs;
+  let last = await readiness(port);
+  while (last !== expected && Date.now() < giveUp) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await readiness(port);
+  }
+  return last;
+}
+
+describe("a worker's readiness", () => {
+  it("is 503 while its Redis is down, and ready again once Redis is back", async () => {
+    const redis = await startRedisServer();
+    const worker = await spawnWorker({
+      redisUrl: redis.url,
+      prefix: `ready-${randomUUID().slice(0, 8)}`,
+      keyringSpec: testKeyringSpec(),
+      logs: [],
+    });
+    expect(await readiness(worker.metricsPort)).toBe("200 ready");
+    await redis.kill();
+    expect(await settlesOn(worker.metricsPort, "503 redis unavailable")).toBe(
+      "503 redis unavailable",
+    );
+    // The process itself is fine: liveness must not have it restarted for Redis's sake.
+    expect((await fetch(`http://127.0.0.1:${worker.metricsPort}/health`)).status).toBe(200);
+    await redis.start();
+    expect(await settlesOn(worker.metricsPort, "200 ready")).toBe("200 ready");
+  });
+});
