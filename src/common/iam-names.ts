@@ -8,9 +8,9 @@ const NAME_PATTERN = /^[\w+=,.@-]+$/;
 const PATH_PATTERN = /^(\/|\/[\u0021-\u007E]+\/)$/;
 const TAG_KEY_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
 const TAG_VALUE_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-/** AWS's longest serial number; a new device's name and path must leave its ARN within it. */
 /** An account id, which sign-in reads as such rather than as an alias. */
 export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
+/** AWS's longest serial number; a new device's name and path must leave its ARN within it. */
 export const MAX_SERIAL_LENGTH = 256;
 const MIN_SERIAL_LENGTH = 9;
 const SERIAL_PATTERN = /^[\w+=/:,.@-]+$/;

@@ -190,16 +190,16 @@ export class MfaDeviceService {
       // recorded.
       const inAccount = device?.accountId === principal.accountId;
       const theirs = inAccount && device.userId === principal.userId;
-      const ownUnassigned =
-        inAccount && device.userId === null && device.createdById === principal.userId;
+      const unassigned = inAccount && device.userId === null;
+      const ownUnassigned = unassigned && device.createdById === principal.userId;
       // Asked whenever the device is not plainly the caller's, missing ones included, so the
       // time taken does not tell a missing device from someone else's.
-      const anotherUsers =
+      const closed =
         !theirs &&
         !ownUnassigned &&
-        (await this.createdByPlainUser(device?.createdById ?? null, principal.accountId));
-      const free = inAccount && device.userId === null && (ownUnassigned || !anotherUsers);
-      if (!device || !(theirs || free)) throw forbidden();
+        (await this.createdByPlainUser(device?.createdById ?? "", principal.accountId));
+      const free = unassigned && !closed;
+      if (!theirs && !free) throw forbidden();
     }
     if (!device || device.accountId !== principal.accountId) throw noSuchDevice(serial);
     return device;
@@ -207,11 +207,11 @@ export class MfaDeviceService {
 
   /**
    * Whether `userId` is a current user of the account who is neither root nor an administrator.
-   * A missing creator is looked up too (and never found), so that every caller takes one query.
+   * A missing creator ("") is looked up too (and never found), so every caller takes one query.
    */
-  private async createdByPlainUser(userId: string | null, accountId: string) {
+  private async createdByPlainUser(userId: string, accountId: string) {
     const creator = await this.db.user.findFirst({
-      where: { id: userId ?? "", accountId, isRoot: false, isAdmin: false },
+      where: { id: userId, accountId, isRoot: false, isAdmin: false },
       select: { id: true },
     });
     return creator !== null;

@@ -106,7 +106,8 @@ export function useCostLimit({
             // A null sent for a variable with a default, used where null is not allowed, passes
             // validation and fails only its own field at execution: every field beside it would
             // still run, uncosted. Refuse the whole request. (graphql-js names the argument and
-            // its type here, never a value.)
+            // its type here; only an invalid literal would be printed, and validation refused
+            // those already.)
             if (message.startsWith('Argument "')) throw badInput(message);
             // Anything else fails closed: an operation that cannot be costed does not run.
             if (!message.includes("maximum allowed number of nodes")) throw error;

@@ -248,6 +248,7 @@ describe("a plain user", () => {
     );
     expect(await assignedTo(fresh.serialNumber)).toBe("bob");
   });
+
   it("can enable a device an administrator provisioned, also once that administrator is gone", async () => {
     const o = await office();
     const adminToken = await passwordSession(stack, o.who("admin"));

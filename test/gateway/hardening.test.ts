@@ -73,6 +73,18 @@ async function assignedUser(serialNumber: string) {
   return row.userId;
 }
 
+/** Four aliased createAccount fields with fresh emails, tagged so a test finds its own. */
+function fourCreateAccounts(tag: string) {
+  const emails = ["a", "b", "c", "d"].map((a) => `${tag}-${a}-${Date.now()}@example.com`);
+  const fields = emails
+    .map(
+      (email, i) =>
+        `a${i}: createAccount(input: { email: "${email}", phone: "+14155550100", password: "${PASSWORD}" }) { account { accountId } }`,
+    )
+    .join("\n");
+  return { emails, fields };
+}
+
 describe("aliases and cost: one request cannot carry a volley of verifications", () => {
   it("refuses 50 aliased enableMfaDevice with ALIASES before running any, even with good codes", async () => {
     const account = await createTestAccount(stack);
@@ -133,10 +145,8 @@ describe("aliases and cost: one request cannot carry a volley of verifications",
   });
 
   it("refuses four aliased createAccount by COST: each hashes a password for anyone who asks", async () => {
-    const emails = ["a", "b", "c", "d"].map((a) => `cost-${a}-${Date.now()}@example.com`);
-    const create = (email: string, i: number) =>
-      `a${i}: createAccount(input: { email: "${email}", phone: "+14155550100", password: "${PASSWORD}" }) { account { accountId } }`;
-    const res = await stack.gql(`mutation { ${emails.map(create).join("\n")} }`);
+    const { emails, fields } = fourCreateAccounts("cost");
+    const res = await stack.gql(`mutation { ${fields} }`);
     expect(res.status).toBe(400);
     expect(limitOf(res)).toBe("COST");
     expect(await stack.db.account.count({ where: { email: { in: emails } } })).toBe(0);
@@ -145,12 +155,10 @@ describe("aliases and cost: one request cannot carry a volley of verifications",
   it("refuses the whole request when a null through a defaulted variable would leave the rest uncosted", async () => {
     // A nullable variable with a default may feed a non-null argument; sent as null it passes
     // validation and fails only its own field, so every field beside it ran, uncosted.
-    const emails = ["a", "b", "c", "d"].map((a) => `nulled-${a}-${Date.now()}@example.com`);
-    const create = (email: string, i: number) =>
-      `a${i}: createAccount(input: { email: "${email}", phone: "+14155550100", password: "${PASSWORD}" }) { account { accountId } }`;
+    const { emails, fields } = fourCreateAccounts("nulled");
     const res = await stack.gql(
       `mutation($bad: CreateAccountInput = { email: "q@example.com", phone: "+14155550100", password: "${PASSWORD}" }) {
-        ${emails.map(create).join("\n")}
+        ${fields}
         z: createAccount(input: $bad) { account { accountId } }
       }`,
       { bad: null },
