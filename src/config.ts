@@ -89,6 +89,12 @@ const GatewayConfigSchema = z.object({
   METRICS_MAX_OPERATION_NAMES: int(0, 10_000).default(100),
 
   // Sign-in with MFA, step-up and recovery (src/auth, src/recovery).
+  /** Wrong passwords one source (IP) may try for one user per window (src/auth/password-attempts.ts). */
+  PASSWORD_FAILURES_PER_USER_AND_SOURCE: int(1, 100_000).default(10),
+  /** Wrong passwords one source may try over all users per window. */
+  PASSWORD_FAILURES_PER_SOURCE: int(1, 1_000_000).default(100),
+  /** Length of the password failure windows; a full budget has room again when its window ends. */
+  PASSWORD_FAILURE_WINDOW_SECONDS: int(1, 24 * 3600).default(900),
   /** How long an MFA challenge from signIn may be answered. */
   MFA_CHALLENGE_TTL_SECONDS: int(30, 3600).default(300),
   /** Wrong codes one MFA challenge takes before it is void and sign-in starts again. */

@@ -3,12 +3,14 @@ import { CredentialService } from "./auth/credentials.service";
 import type { GatewayConfig } from "./config";
 import type { Db, HotSql } from "./db";
 import type { WorkerClient } from "../worker/client";
+import type { AnyRedis } from "../worker/redis-connection";
 import { AuditService } from "./audit/audit.service";
 import { AccountService } from "./accounts/account.service";
 import { SessionService } from "./auth/session.service";
 import { SignInService } from "./auth/sign-in.service";
 import { MfaChallengeService } from "./auth/mfa-challenge.service";
 import { MfaFailureService } from "./auth/mfa-failures";
+import { PasswordAttemptGuard } from "./auth/password-attempts";
 import { StepUpService } from "./auth/step-up.service";
 import { RecoveryCodeService } from "./recovery/recovery-code.service";
 import { RootRecoveryService } from "./recovery/root-recovery.service";
@@ -50,9 +52,21 @@ export function createServices(deps: {
   /** The same pool as `db`, for the few hot statements (src/db.ts). */
   sql: HotSql;
   worker: WorkerClient;
+  /** The connection the worker client uses; password attempt budgets live there too. */
+  redis: AnyRedis;
   logger: Logger;
 }): Services {
   const { config, db } = deps;
+  const passwordAttempts = new PasswordAttemptGuard(
+    deps.redis,
+    config.REDIS_PREFIX,
+    {
+      perUserAndSource: config.PASSWORD_FAILURES_PER_USER_AND_SOURCE,
+      perSource: config.PASSWORD_FAILURES_PER_SOURCE,
+      windowSeconds: config.PASSWORD_FAILURE_WINDOW_SECONDS,
+    },
+    deps.logger,
+  );
   const audit = new AuditService(db);
   const sessions = new SessionService(db, deps.sql);
   const users = new UserService(db, audit);
@@ -69,13 +83,20 @@ export function createServices(deps: {
     mfaFailures,
     config,
   );
-  const signIn = new SignInService(db, sessions, mfaChallenges, audit, config.SESSION_TTL_SECONDS);
+  const signIn = new SignInService(
+    db,
+    sessions,
+    mfaChallenges,
+    audit,
+    passwordAttempts,
+    config.SESSION_TTL_SECONDS,
+  );
   return {
     ...deps,
     audit,
     accounts: new AccountService(db, audit),
     sessions,
-    credentials: new CredentialService(db, sessions, audit),
+    credentials: new CredentialService(db, sessions, audit, passwordAttempts),
     signIn,
     mfaChallenges,
     stepUp: new StepUpService(deps.sql, audit, codeVerification, mfaFailures),

@@ -16,6 +16,7 @@ import { lockUser } from "../users/user-lock";
 import type { UserRow } from "../users/user.type";
 import { canActOnUser } from "./access";
 import { hashPassword, verifyPassword } from "./password";
+import type { PasswordAttemptGuard } from "./password-attempts";
 import { checkPasswordRules } from "./password-rules";
 import type { SessionService } from "./session.service";
 
@@ -29,6 +30,7 @@ export class CredentialService {
     private readonly db: Db,
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
+    private readonly attempts: PasswordAttemptGuard,
   ) {}
 
   /**
@@ -48,6 +50,8 @@ export class CredentialService {
     if (!user) throw forbidden();
     if (user._count.devices > 0 && !principal.mfaAuthenticated) throw forbidden();
     const currentHash = user.passwordHash;
+    // A stolen session must not become a password oracle: guesses spend the sign-in budget.
+    const attempt = await this.attempts.begin(`user:${user.id}`, meta.sourceIp);
     if (!currentHash || !(await verifyPassword(change.currentPassword, currentHash))) {
       // Audited like a failed sign-in: a session guessing its own password is worth seeing.
       await this.audit.record({
@@ -57,6 +61,7 @@ export class CredentialService {
       });
       throw badInput("The current password is not correct.", "InvalidInput");
     }
+    await attempt.succeeded();
     checkPasswordRules(change.newPassword);
     if (change.newPassword === change.currentPassword) {
       throw badInput(

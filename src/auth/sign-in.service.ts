@@ -5,6 +5,7 @@ import { badInput, unauthenticated } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { UserRow } from "../users/user.type";
 import type { IssuedChallenge, MfaChallengeService } from "./mfa-challenge.service";
+import type { PasswordAttemptGuard } from "./password-attempts";
 import { decoyPasswordHash, verifyPassword, PASSWORD_MAX_LENGTH } from "./password";
 import type { IssuedSession, SessionService } from "./session.service";
 import { SessionKind } from "./session-kind";
@@ -29,6 +30,7 @@ export class SignInService {
     private readonly sessions: SessionService,
     private readonly challenges: MfaChallengeService,
     private readonly audit: AuditService,
+    private readonly attempts: PasswordAttemptGuard,
     private readonly sessionTtlSeconds: number,
   ) {}
 
@@ -68,11 +70,18 @@ export class SignInService {
 
   /**
    * Checks a password and returns its user, or records the failure under `action` and throws
-   * one UNAUTHENTICATED for every cause. Also the first step of root recovery.
+   * one UNAUTHENTICATED for every cause. Also the first step of root recovery. Each check
+   * spends a guess first (RATE_LIMITED when none is left); a right password gives it back.
    */
   async checkPassword(request: SignInRequest, meta: RequestMeta, action: string): Promise<UserRow> {
     if (request.password.length > PASSWORD_MAX_LENGTH) throw badCredentials();
     const user = await this.findUser(request);
+    // A user's budget follows the user, whichever name or alias is typed; a name that matches
+    // nobody gets a budget of its own, so limits do not tell the two apart.
+    const attempt = await this.attempts.begin(
+      user ? `user:${user.id}` : `typed:${typedIdentity(request)}`,
+      meta.sourceIp,
+    );
     // Always pay for one hash, so an unknown user answers as slowly as a wrong password.
     const valid = await verifyPassword(
       request.password,
@@ -90,6 +99,7 @@ export class SignInService {
       });
       throw badCredentials();
     }
+    await attempt.succeeded();
     return user;
   }
 
@@ -129,4 +139,10 @@ export class SignInService {
     // The root user signs in with the account email, never by name.
     return user && !user.isRoot ? user : null;
   }
+}
+
+/** What a caller typed to name a user, case-folded as lookups fold it. */
+function typedIdentity(request: SignInRequest): string {
+  if (request.email != null) return `email:${request.email.trim().toLowerCase()}`;
+  return `name:${String(request.account).toLowerCase()}/${String(request.userName).toLowerCase()}`;
 }

@@ -11,6 +11,7 @@ import {
   actionsOf,
   answer,
   challengeFor,
+  type Challenge,
   enrolForSignIn,
   from,
   generateRecoveryCodes,
@@ -188,9 +189,14 @@ describe("answering a challenge with a recovery code", () => {
 
   it("gives exactly one session when one code is used 50 times at once, on 50 challenges", async () => {
     const { account, who, codes, user } = await userWithCodes();
-    const challenges = await Promise.all(
-      Array.from({ length: 50 }, () => challengeFor(stack, who)),
-    );
+    // Five sign-ins at a time: a password check in flight holds one of the ten attempts one
+    // source has per user until it turns out right.
+    const challenges: Challenge[] = [];
+    for (let i = 0; i < 50; i += 5) {
+      challenges.push(
+        ...(await Promise.all(Array.from({ length: 5 }, () => challengeFor(stack, who)))),
+      );
+    }
     const before = await stack.db.session.count({ where: { userId: user.id, kind: "mfa" } });
     const results = await Promise.all(
       challenges.map((c) =>

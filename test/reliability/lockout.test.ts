@@ -120,7 +120,9 @@ describe("lockout abuse", () => {
     );
     if (failures.length) console.log("[lockout] users refused:", failures.slice(0, 10));
     expect(attacker.outcomes.get("code:OK") ?? 0).toBe(0);
-    // The attacker's source ran out of budget: the limits bit the attacker, not the users.
+    // The attacker's source ran out of budget, for passwords and for codes: the limits bit
+    // the attacker, not the users.
+    expect(attacker.outcomes.get("password:RATE_LIMITED") ?? 0).toBeGreaterThan(0);
     expect(attacker.outcomes.get("code:RATE_LIMITED") ?? 0).toBeGreaterThan(0);
     expect(signedIn).toBe(VICTIMS);
   }, 240_000);

@@ -1,0 +1,226 @@
+/**
+ * Password guessing limits (src/auth/password-attempts.ts) on signIn, startRootRecovery and
+ * changePassword: a budget per (user, source) and one per source, spent before the password is
+ * checked, given back when it is right, in the real Redis. Sources differ by X-Forwarded-For
+ * (TRUST_PROXY=1).
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestAccount, createTestUser, PASSWORD } from "../support/fixtures";
+import { errorCode, ok, type GraphQLResponse } from "../support/graphql";
+import { from, SIGN_IN } from "../support/signin";
+import { startStack, type Stack } from "../support/stack";
+import { cleanUpAll, startRedisServer } from "../support/throwaway";
+import { redisReachable } from "../../worker/redis-connection";
+
+const PER_USER_AND_SOURCE = 3;
+const PER_SOURCE = 6;
+const WINDOW_SECONDS = 600;
+const LIMITS = {
+  TRUST_PROXY: "1",
+  PASSWORD_FAILURES_PER_USER_AND_SOURCE: String(PER_USER_AND_SOURCE),
+  PASSWORD_FAILURES_PER_SOURCE: String(PER_SOURCE),
+  PASSWORD_FAILURE_WINDOW_SECONDS: String(WINDOW_SECONDS),
+};
+const START_RECOVERY = `mutation($input: StartRootRecoveryInput!) { startRootRecovery(input: $input) { recoveryToken } }`;
+const CHANGE = `mutation($input: ChangePasswordInput!) { changePassword(input: $input) { sessionsSignedOut } }`;
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ env: LIMITS });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await cleanUpAll();
+});
+
+/** A fresh documentation-range address per call, so tests never share a source's budget. */
+let lastOctet = 0;
+const newSource = () => `203.0.113.${++lastOctet}`;
+
+type SignInResult = GraphQLResponse<{ signIn: { status: string } }>;
+
+function signIn(target: Stack, who: Record<string, string>, password: string, source: string) {
+  return target.gql(
+    SIGN_IN,
+    { input: { ...who, password } },
+    undefined,
+    from(source),
+  ) as Promise<SignInResult>;
+}
+
+async function userWho(target = stack) {
+  const account = await createTestAccount(target);
+  await createTestUser(target, account.rootToken, "alice");
+  return { account, who: { account: account.accountId, userName: "alice" } };
+}
+
+/** The retry wait of a RATE_LIMITED answer, after checking that it is one. */
+function retryAfter(res: GraphQLResponse<unknown>): number {
+  expect(errorCode(res)).toBe("RATE_LIMITED");
+  return Number(res.errors?.[0]?.extensions?.retryAfterSeconds);
+}
+
+async function failTimes(n: number, who: Record<string, string>, source: string) {
+  for (let i = 0; i < n; i++) {
+    expect(errorCode(await signIn(stack, who, "not the password", source))).toBe("UNAUTHENTICATED");
+  }
+}
+
+describe("password guessing per user and source", () => {
+  it("refuses a source after its wrong guesses, the right password too, and says how long to wait", async () => {
+    const { who } = await userWho();
+    const source = newSource();
+    await failTimes(PER_USER_AND_SOURCE, who, source);
+    const wait = retryAfter(await signIn(stack, who, PASSWORD, source));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(WINDOW_SECONDS);
+    // Refused attempts are not counted, and other sources are not held back: the owner elsewhere signs in.
+    expect(ok(await signIn(stack, who, PASSWORD, newSource())).signIn.status).toBe("SIGNED_IN");
+  });
+
+  it("checks no more guesses than the budget when they arrive all at once", async () => {
+    const { account, who } = await userWho();
+    const source = newSource();
+    const volley = await Promise.all(
+      Array.from({ length: 12 }, () => signIn(stack, who, "not the password", source)),
+    );
+    const codes = volley.map(errorCode);
+    expect(codes.filter((c) => c === "UNAUTHENTICATED")).toHaveLength(PER_USER_AND_SOURCE);
+    expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(12 - PER_USER_AND_SOURCE);
+    // Each checked guess left an audited failure; the refused ones were never checked.
+    const failures = await stack.db.auditEvent.count({
+      where: { accountId: account.accountId, action: "SignIn", outcome: "failure" },
+    });
+    expect(failures).toBe(PER_USER_AND_SOURCE);
+  });
+
+  it("forgives the owner's typos once the right password is given", async () => {
+    const { who } = await userWho();
+    const source = newSource();
+    await failTimes(PER_USER_AND_SOURCE - 1, who, source);
+    expect(ok(await signIn(stack, who, PASSWORD, source)).signIn.status).toBe("SIGNED_IN");
+    // A fresh budget: without the reset the second typo below would already be refused.
+    await failTimes(PER_USER_AND_SOURCE, who, source);
+    retryAfter(await signIn(stack, who, PASSWORD, source));
+  });
+
+  it("limits a name that matches nobody exactly as it limits a real user", async () => {
+    const { account } = await userWho();
+    const nobody = { account: account.accountId, userName: `nobody-${randomUUID().slice(0, 8)}` };
+    const source = newSource();
+    await failTimes(PER_USER_AND_SOURCE, nobody, source);
+    retryAfter(await signIn(stack, nobody, PASSWORD, source));
+  });
+
+  it("counts a user's guesses under any name for the account, id or alias", async () => {
+    const alias = `pw-${randomUUID().slice(0, 8)}`;
+    const account = await createTestAccount(stack, alias);
+    await createTestUser(stack, account.rootToken, "alice");
+    const source = newSource();
+    await failTimes(
+      PER_USER_AND_SOURCE - 1,
+      { account: account.accountId, userName: "alice" },
+      source,
+    );
+    await failTimes(1, { account: alias, userName: "ALICE" }, source);
+    retryAfter(
+      await signIn(stack, { account: account.accountId, userName: "alice" }, PASSWORD, source),
+    );
+  });
+});
+
+describe("password guessing per source", () => {
+  it("stops one source spraying guesses over many users, whoever it names next", async () => {
+    const source = newSource();
+    for (let i = 0; i < PER_SOURCE; i++) {
+      const { who } = await userWho();
+      await failTimes(1, who, source);
+    }
+    const { who } = await userWho();
+    retryAfter(await signIn(stack, who, "not the password", source));
+    // Another source is untouched.
+    expect(errorCode(await signIn(stack, who, "not the password", newSource()))).toBe(
+      "UNAUTHENTICATED",
+    );
+  });
+
+  it("is not spent by right passwords, so a shared address signs many users in", async () => {
+    const source = newSource();
+    for (let i = 0; i < PER_SOURCE + 2; i++) {
+      const { who } = await userWho();
+      expect(ok(await signIn(stack, who, PASSWORD, source)).signIn.status).toBe("SIGNED_IN");
+    }
+  });
+});
+
+describe("the other password checks share the budget", () => {
+  it("startRootRecovery spends root's budget from that source", async () => {
+    const account = await createTestAccount(stack);
+    const source = newSource();
+    await failTimes(PER_USER_AND_SOURCE, { email: account.email }, source);
+    const res = await stack.gql(
+      START_RECOVERY,
+      { input: { email: account.email, password: PASSWORD } },
+      undefined,
+      from(source),
+    );
+    retryAfter(res);
+  });
+
+  it("changePassword with wrong current passwords cannot test guesses without limit", async () => {
+    const { who } = await userWho();
+    const source = newSource();
+    const session = ok(
+      await stack.gql<{ signIn: { session: { token: string } } }>(
+        SIGN_IN,
+        { input: { ...who, password: PASSWORD } },
+        undefined,
+        from(source),
+      ),
+    ).signIn.session.token;
+    const change = (currentPassword: string) =>
+      stack.gql(
+        CHANGE,
+        { input: { currentPassword, newPassword: "a new and longer passphrase" } },
+        session,
+        from(source),
+      );
+    for (let i = 0; i < PER_USER_AND_SOURCE; i++) {
+      expect(errorCode(await change(`wrong guess ${i}`))).toBe("BAD_USER_INPUT");
+    }
+    retryAfter(await change(PASSWORD));
+  });
+});
+
+describe("the budget's Redis", () => {
+  it("refuses every password check while it is down (fail closed), and lets the window end", async () => {
+    // A Redis whose clock runs 100 times fast, so the window ends within seconds.
+    const redis = await startRedisServer({ clockSpeed: 100 });
+    const own = await startStack({ env: { ...LIMITS, REDIS_URL: redis.url } });
+    try {
+      const { who } = await userWho(own);
+      const source = newSource();
+      for (let i = 0; i < PER_USER_AND_SOURCE; i++) {
+        expect(errorCode(await signIn(own, who, "not the password", source))).toBe(
+          "UNAUTHENTICATED",
+        );
+      }
+      const wait = retryAfter(await signIn(own, who, PASSWORD, source));
+      await new Promise((resolve) => setTimeout(resolve, (wait * 1000) / 100 + 500));
+      expect(ok(await signIn(own, who, PASSWORD, source)).signIn.status).toBe("SIGNED_IN");
+
+      await redis.kill();
+      const res = await signIn(own, who, PASSWORD, source);
+      expect(errorCode(res)).toBe("SERVICE_UNAVAILABLE");
+      expect(res.data?.signIn ?? null).toBeNull();
+    } finally {
+      await redis.start();
+      // The stack's client reconnects on its own schedule; stopping needs it back.
+      for (let i = 0; i < 100 && !redisReachable(own.redis); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await own.stop();
+    }
+  });
+});
