@@ -208,6 +208,16 @@ function mapKnownDatabaseError(error: unknown): ApiError | undefined {
   return undefined;
 }
 
+/**
+ * A row referenced a row that is gone: typically a user deleted while a request about them was
+ * under way. Callers that can tell what went missing turn this into their own answer.
+ */
+export function isForeignKeyViolation(error: unknown): boolean {
+  return (
+    (error as { code?: unknown } | undefined)?.code === "P2003" || hasSqlState(error, /^23503$/)
+  );
+}
+
 /** Prisma's codes for an unreachable, closed or exhausted database connection. */
 const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 /** The driver adapter's kinds for the same, and PostgreSQL's shutdown and overload states. */

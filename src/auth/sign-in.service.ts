@@ -1,7 +1,7 @@
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
 import { ACCOUNT_ID_PATTERN } from "../common/iam-names";
-import { badInput, unauthenticated } from "../errors";
+import { badInput, isForeignKeyViolation, unauthenticated } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { UserRow } from "../users/user.type";
 import type { IssuedChallenge, MfaChallengeService } from "./mfa-challenge.service";
@@ -37,6 +37,18 @@ export class SignInService {
   /** Password first; a user with an enabled MFA device gets a challenge, not a session. */
   async signIn(request: SignInRequest, meta: RequestMeta): Promise<SignInOutcome> {
     const user = await this.checkPassword(request, meta, "SignIn");
+    try {
+      return await this.admit(user, meta);
+    } catch (error) {
+      // The user was deleted while the password was being checked: to the caller, as if the
+      // user had never been there.
+      if (isForeignKeyViolation(error)) throw badCredentials();
+      throw error;
+    }
+  }
+
+  /** A challenge for a user with a device, a session for one without. */
+  private async admit(user: UserRow, meta: RequestMeta): Promise<SignInOutcome> {
     const devices = await this.db.virtualMfaDevice.findMany({
       where: { userId: user.id },
       select: { serialNumber: true },

@@ -126,6 +126,50 @@ describe("signing in with a password", () => {
   });
 });
 
+/**
+ * Holds `userId`'s row locked while `send` runs, until the request waits on that lock (to create
+ * its session or challenge, which references the user), then deletes the user and lets go. So
+ * the deletion lands exactly between the password check and what it grants.
+ */
+async function deletedWhilePasswordIsChecked<T>(userId: string, send: () => Promise<T>) {
+  let pending: Promise<T> | undefined;
+  await stack.db.$transaction(
+    async (tx) => {
+      const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`
+        SELECT pg_backend_pid() AS pid FROM "User" WHERE "id" = ${userId} FOR UPDATE`;
+      pending = send();
+      for (let waiting = 0; waiting === 0;) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        [{ waiting }] = await tx.$queryRaw<{ waiting: number }[]>`
+          SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
+      }
+      await tx.$executeRaw`UPDATE "VirtualMfaDevice" SET "userId" = NULL WHERE "userId" = ${userId}`;
+      await tx.$executeRaw`DELETE FROM "User" WHERE "id" = ${userId}`;
+    },
+    { timeout: 20_000 },
+  );
+  return pending!;
+}
+
+describe("signing in while the user is deleted", () => {
+  it.each([
+    ["without a device, before its session is created", false],
+    ["with a device, before its challenge is created", true],
+  ])("answers UNAUTHENTICATED as for an unknown user, %s", async (_, withDevice) => {
+    const account = await createTestAccount(stack);
+    const user = await createTestUser(stack, account.rootToken, "doomed");
+    if (withDevice) await enrolForSignIn(stack, account.rootToken, "doomed", "doomed-phone");
+    const res = await deletedWhilePasswordIsChecked(user.userId, () =>
+      stack.gql(SIGN_IN, {
+        input: { account: account.accountId, userName: "doomed", password: PASSWORD },
+      }),
+    );
+    expect(res.errors?.[0]?.message).toBe("Incorrect sign-in details.");
+    expect(errorCode(res)).toBe("UNAUTHENTICATED");
+  });
+});
+
 describe("answering the challenge", () => {
   it("gives an MFA-authenticated session of kind MFA for one right code", async () => {
     const { device, who } = await userWithDevice();
