@@ -29,6 +29,7 @@ import { useCostLimit } from "./plugins/use-cost-limit";
 import { useDepthLimit } from "./plugins/use-depth-limit";
 import { useGraphiQL } from "./plugins/use-graphiql";
 import { useDatabaseErrorStatus } from "./plugins/use-database-error-status";
+import { noSubscriptions } from "./plugins/no-subscriptions";
 import { useOneTimeResultsAlone } from "./plugins/use-one-time-results-alone";
 import { useRootFieldLimit } from "./plugins/use-root-field-limit";
 import { useWellFormedText } from "./plugins/use-well-formed-text";
@@ -80,6 +81,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     parseOptions: { maxTokens: config.GRAPHQL_MAX_TOKENS },
+    validationRules: [noSubscriptions],
     formatError: (formatted, error) =>
       formatError(
         formatted,

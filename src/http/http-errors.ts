@@ -10,6 +10,13 @@ interface BodyParserError {
   type?: string;
   status?: number;
   limit?: number;
+  /** http-errors' mark of an error whose message is meant for the client. */
+  expose?: boolean;
+}
+
+function isClientFault(error: unknown): boolean {
+  const { status, expose } = (error ?? {}) as BodyParserError;
+  return expose === true && typeof status === "number" && status >= 400 && status < 500;
 }
 
 /**
@@ -46,6 +53,11 @@ export function httpErrorHandler(
       case "request.size.invalid":
       case "stream.encoding.set":
         return sendApiError(res, 400, badInput("The request body could not be read."));
+    }
+    // Other refusals of the body (a compressed body that does not inflate, for one) come with
+    // no type, only a client status body-parser marks as safe to show.
+    if (isClientFault(error)) {
+      return sendApiError(res, 400, badInput("The request body could not be read."));
     }
     logger.error({ err: error, requestId: requestIdOf(res) }, "unexpected error in the HTTP layer");
     sendApiError(

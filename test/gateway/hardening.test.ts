@@ -3,6 +3,7 @@
  * with a sensible HTTP status, sent before anything runs. Plus CSRF prevention, CORS from
  * configuration, and introspection and the IDE off in production.
  */
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadGatewayConfig } from "../../src/config";
 import { errorCode, ok, type GraphQLResponse } from "../support/graphql";
@@ -31,12 +32,13 @@ interface RawResponse {
 
 async function send(
   url: string,
-  init: { method?: string; body?: string; headers?: Record<string, string> },
+  init: { method?: string; body?: string | Buffer; headers?: Record<string, string> },
 ): Promise<RawResponse> {
   const response = await fetch(url, {
     method: init.method ?? "POST",
     headers: init.headers ?? { "content-type": "application/json" },
-    body: init.body,
+    // Node's fetch sends bytes as they are; only the DOM typings lack Buffer.
+    body: init.body as RequestInit["body"],
   });
   const text = await response.text();
   return {
@@ -297,6 +299,44 @@ describe("document and body size", () => {
     expect(res.status).toBe(400);
     expect(errorCode(res.json())).toBe("BAD_USER_INPUT");
     expect(res.json().errors![0]!.message).toBe("The request body is not valid JSON.");
+  });
+
+  it("answers a compressed body that does not inflate with a typed 400, and logs no error", async () => {
+    const whole = gzipSync(JSON.stringify({ query: "{ __typename }" }));
+    const bodies: [string, string | Buffer][] = [
+      ["gzip", "xxxxxxxx"],
+      ["deflate", "xxxxxxxx"],
+      ["br", "xxxxxxxx"],
+      ["gzip", whole.subarray(0, 20)],
+    ];
+    for (const [encoding, body] of bodies) {
+      const res = await send(stack.url, {
+        body,
+        headers: { "content-type": "application/json", "content-encoding": encoding },
+      });
+      expect(res.status).toBe(400);
+      expect(errorCode(res.json())).toBe("BAD_USER_INPUT");
+      expect(res.json().errors![0]!.message).toBe("The request body could not be read.");
+    }
+    // The same body whole is fine, so the refusal above is about the damage, not gzip.
+    const fine = await send(stack.url, {
+      body: whole,
+      headers: { "content-type": "application/json", "content-encoding": "gzip" },
+    });
+    expect(fine.json().data).toEqual({ __typename: "Query" });
+    expect(stack.logs.filter((line) => line.includes("unexpected error"))).toEqual([]);
+  });
+});
+
+describe("operations this service does not have", () => {
+  it("refuses a subscription as BAD_USER_INPUT, whatever it selects, and logs no error", async () => {
+    for (const query of ["subscription { x }", "subscription S { user { arn } }"]) {
+      const res = await send(stack.url, { body: JSON.stringify({ query }) });
+      expect(res.status).toBe(400);
+      expect(errorCode(res.json())).toBe("BAD_USER_INPUT");
+      expect(res.json().errors![0]!.message).toBe("This service has no subscriptions.");
+    }
+    expect(stack.logs.filter((line) => line.includes("unexpected error"))).toEqual([]);
   });
 });
 
