@@ -112,6 +112,12 @@ const GatewayConfigSchema = z.object({
   ROOT_RECOVERY_MAX_FAILURES: int(1, 10).default(5),
   /** Least time between two root recoveries of one account, so codes cannot be sent in a flood. */
   ROOT_RECOVERY_COOLDOWN_SECONDS: int(0, 3600).default(60),
+  /** Root recoveries (each an email and a text message) one email address or phone number may receive per window. */
+  ROOT_RECOVERY_SENDS_PER_RECIPIENT: int(1, 100_000).default(5),
+  /** Root recoveries one source (IP) may start per window, over all accounts. */
+  ROOT_RECOVERY_SENDS_PER_SOURCE: int(1, 100_000).default(10),
+  /** Length of those windows. */
+  ROOT_RECOVERY_SEND_WINDOW_SECONDS: int(60, 30 * 24 * 3600).default(24 * 3600),
   /** Life of the session a completed root recovery gives (it may only replace root's device). */
   RECOVERY_SESSION_TTL_SECONDS: int(60, 3600).default(900),
 

@@ -11,9 +11,11 @@ import { SignInService } from "./auth/sign-in.service";
 import { MfaChallengeService } from "./auth/mfa-challenge.service";
 import { MfaFailureService } from "./auth/mfa-failures";
 import { PasswordAttemptGuard } from "./auth/password-attempts";
+import { RedisBudgets } from "./common/redis-budgets";
 import { StepUpService } from "./auth/step-up.service";
 import { RecoveryCodeService } from "./recovery/recovery-code.service";
 import { RootRecoveryService } from "./recovery/root-recovery.service";
+import { RecoverySendGuard } from "./recovery/recovery-sends";
 import { UserService } from "./users/user.service";
 import { CodeVerificationService } from "./mfa-devices/code-verification.service";
 import { MfaAssignmentService } from "./mfa-devices/mfa-assignment.service";
@@ -57,16 +59,12 @@ export function createServices(deps: {
   logger: Logger;
 }): Services {
   const { config, db } = deps;
-  const passwordAttempts = new PasswordAttemptGuard(
-    deps.redis,
-    config.REDIS_PREFIX,
-    {
-      perUserAndSource: config.PASSWORD_FAILURES_PER_USER_AND_SOURCE,
-      perSource: config.PASSWORD_FAILURES_PER_SOURCE,
-      windowSeconds: config.PASSWORD_FAILURE_WINDOW_SECONDS,
-    },
-    deps.logger,
-  );
+  const budgets = new RedisBudgets(deps.redis, config.REDIS_PREFIX, deps.logger);
+  const passwordAttempts = new PasswordAttemptGuard(budgets, {
+    perUserAndSource: config.PASSWORD_FAILURES_PER_USER_AND_SOURCE,
+    perSource: config.PASSWORD_FAILURES_PER_SOURCE,
+    windowSeconds: config.PASSWORD_FAILURE_WINDOW_SECONDS,
+  });
   const audit = new AuditService(db);
   const sessions = new SessionService(db, deps.sql);
   const users = new UserService(db, audit);
@@ -101,7 +99,18 @@ export function createServices(deps: {
     mfaChallenges,
     stepUp: new StepUpService(deps.sql, audit, codeVerification, mfaFailures),
     recoveryCodes,
-    rootRecovery: new RootRecoveryService(db, signIn, sessions, audit, config),
+    rootRecovery: new RootRecoveryService(
+      db,
+      signIn,
+      sessions,
+      audit,
+      new RecoverySendGuard(budgets, {
+        perRecipient: config.ROOT_RECOVERY_SENDS_PER_RECIPIENT,
+        perSource: config.ROOT_RECOVERY_SENDS_PER_SOURCE,
+        windowSeconds: config.ROOT_RECOVERY_SEND_WINDOW_SECONDS,
+      }),
+      config,
+    ),
     users,
     codeVerification,
     mfaDevices,

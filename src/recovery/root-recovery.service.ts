@@ -7,7 +7,8 @@
  * The codes are stored as HMACs under the recovery pepper, bound to the recovery and channel;
  * they expire (ROOT_RECOVERY_TTL_SECONDS) and a recovery takes ROOT_RECOVERY_MAX_FAILURES wrong
  * answers before it is void. A new recovery voids the previous one, and may start only
- * ROOT_RECOVERY_COOLDOWN_SECONDS after it, so codes cannot be sent in a flood.
+ * ROOT_RECOVERY_COOLDOWN_SECONDS after it, so codes cannot be sent in a flood; budgets per
+ * source and per recipient (recovery-sends.ts) bound the messages across accounts too.
  */
 import { createHmac, randomInt, randomUUID, timingSafeEqual } from "node:crypto";
 import type { GatewayConfig } from "../config";
@@ -26,6 +27,7 @@ import {
 } from "../notifications/messages";
 import { enqueue } from "../notifications/outbox";
 import type { RequestMeta } from "../users/user.service";
+import type { RecoverySendGuard } from "./recovery-sends";
 import type { UserRow } from "../users/user.type";
 
 export const RECOVERY_TOKEN_PREFIX = "mfar";
@@ -76,6 +78,7 @@ export class RootRecoveryService {
     private readonly signIn: SignInService,
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
+    private readonly sends: RecoverySendGuard,
     private readonly config: RootRecoveryConfig,
   ) {}
 
@@ -120,6 +123,8 @@ export class RootRecoveryService {
           now.getTime()
         : 0;
       if (wait > 0) return { started: false as const, retryAfterSeconds: Math.ceil(wait / 1000) };
+      const sendWait = await this.sends.claim(meta.sourceIp, account.email, account.phone);
+      if (sendWait > 0) return { started: false as const, retryAfterSeconds: sendWait };
       await voidPendingRecoveries(tx, root.accountId, now);
       await tx.rootRecovery.create({
         data: {

@@ -1,0 +1,88 @@
+/**
+ * Root recovery sends a code by email and by text message, to contact details nobody verified.
+ * Budgets per source and per recipient (src/recovery/recovery-sends.ts) stop anyone from
+ * pumping messages to a phone of their choice through accounts of their own.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PASSWORD, testPhone } from "../support/fixtures";
+import { errorCode, ok } from "../support/graphql";
+import { from } from "../support/signin";
+import { startStack, type Stack } from "../support/stack";
+
+const PER_RECIPIENT = 2;
+const PER_SOURCE = 3;
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({
+    env: {
+      TRUST_PROXY: "1",
+      ROOT_RECOVERY_SENDS_PER_RECIPIENT: String(PER_RECIPIENT),
+      ROOT_RECOVERY_SENDS_PER_SOURCE: String(PER_SOURCE),
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const START = `mutation($input: StartRootRecoveryInput!) {
+  startRootRecovery(input: $input) { smsSentTo }
+}`;
+
+let lastOctet = 0;
+const newSource = () => `203.0.113.${++lastOctet}`;
+
+/** An account as anyone may sign one up: any email, any phone. */
+async function accountWithPhone(phone: string) {
+  const email = `pump-${randomUUID()}@example.com`;
+  const data = ok(
+    await stack.gql<{ createAccount: { account: { accountId: string } } }>(
+      `mutation($input: CreateAccountInput!) {
+        createAccount(input: $input) { account { accountId } }
+      }`,
+      { input: { email, phone, password: PASSWORD } },
+    ),
+  );
+  return { email, accountId: data.createAccount.account.accountId };
+}
+
+const startRecovery = (email: string, source: string) =>
+  stack.gql(START, { input: { email, password: PASSWORD } }, undefined, from(source));
+
+const textsTo = (phone: string) =>
+  stack.db.outboxMessage.count({ where: { channel: "SMS", recipient: phone } });
+
+describe("root recovery messages", () => {
+  it("reach one phone number only so often, however many accounts name it", async () => {
+    const phone = testPhone();
+    const accounts = [];
+    for (let i = 0; i <= PER_RECIPIENT; i++) accounts.push(await accountWithPhone(phone));
+    for (const account of accounts.slice(0, PER_RECIPIENT)) {
+      ok(await startRecovery(account.email, newSource()));
+    }
+    const last = accounts.at(-1)!;
+    const refused = await startRecovery(last.email, newSource());
+    expect(errorCode(refused)).toBe("RATE_LIMITED");
+    expect(Number(refused.errors![0]!.extensions!.retryAfterSeconds)).toBeGreaterThan(0);
+    expect(await textsTo(phone)).toBe(PER_RECIPIENT);
+    // The refused recovery left nothing behind but its audit record.
+    expect(await stack.db.rootRecovery.count({ where: { accountId: last.accountId } })).toBe(0);
+    const denied = await stack.db.auditEvent.findFirstOrThrow({
+      where: { accountId: last.accountId, action: "StartRootRecovery" },
+    });
+    expect(denied).toMatchObject({ outcome: "denied", detail: { error: "RATE_LIMITED" } });
+  });
+
+  it("are started from one source only so often, over all accounts; other sources go on", async () => {
+    const source = newSource();
+    for (let i = 0; i < PER_SOURCE; i++) {
+      ok(await startRecovery((await accountWithPhone(testPhone())).email, source));
+    }
+    const next = await accountWithPhone(testPhone());
+    expect(errorCode(await startRecovery(next.email, source))).toBe("RATE_LIMITED");
+    // The limit holds that source back, not the account: its owner, elsewhere, goes ahead.
+    ok(await startRecovery(next.email, newSource()));
+  });
+});
