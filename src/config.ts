@@ -112,8 +112,14 @@ const GatewayConfigSchema = z.object({
   ROOT_RECOVERY_MAX_FAILURES: int(1, 10).default(5),
   /** Least time between two root recoveries of one account, so codes cannot be sent in a flood. */
   ROOT_RECOVERY_COOLDOWN_SECONDS: int(0, 3600).default(60),
-  /** Root recoveries (each an email and a text message) one email address or phone number may receive per window. */
+  /**
+   * Root recoveries (each an email and a text message) one email address or phone number may
+   * receive per window: from each account older than ROOT_RECOVERY_NEW_ACCOUNT_DAYS, and from
+   * all younger accounts together.
+   */
   ROOT_RECOVERY_SENDS_PER_RECIPIENT: int(1, 100_000).default(5),
+  /** Accounts younger than this many days share each recipient's recovery budget. */
+  ROOT_RECOVERY_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
   /** Root recoveries one source (IP) may start per window, over all accounts. */
   ROOT_RECOVERY_SENDS_PER_SOURCE: int(1, 100_000).default(10),
   /** Length of those windows. */

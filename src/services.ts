@@ -59,7 +59,12 @@ export function createServices(deps: {
   logger: Logger;
 }): Services {
   const { config, db } = deps;
-  const budgets = new RedisBudgets(deps.redis, config.REDIS_PREFIX, deps.logger);
+  const budgets = new RedisBudgets(
+    deps.redis,
+    config.REDIS_PREFIX,
+    deps.logger,
+    config.WORKER_DEADLINE_MS,
+  );
   const passwordAttempts = new PasswordAttemptGuard(budgets, {
     perUserAndSource: config.PASSWORD_FAILURES_PER_USER_AND_SOURCE,
     perSource: config.PASSWORD_FAILURES_PER_SOURCE,
@@ -108,6 +113,7 @@ export function createServices(deps: {
         perRecipient: config.ROOT_RECOVERY_SENDS_PER_RECIPIENT,
         perSource: config.ROOT_RECOVERY_SENDS_PER_SOURCE,
         windowSeconds: config.ROOT_RECOVERY_SEND_WINDOW_SECONDS,
+        newAccountDays: config.ROOT_RECOVERY_NEW_ACCOUNT_DAYS,
       }),
       config,
     ),

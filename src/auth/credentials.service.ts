@@ -53,6 +53,7 @@ export class CredentialService {
     // A stolen session must not become a password oracle: guesses spend the sign-in budget.
     const attempt = await this.attempts.begin(`user:${user.id}`, meta.sourceIp);
     if (!currentHash || !(await verifyPassword(change.currentPassword, currentHash))) {
+      await attempt.failed();
       // Audited like a failed sign-in: a session guessing its own password is worth seeing.
       await this.audit.record({
         ...userEvent(principal, user, "ChangePassword", meta),

@@ -2,16 +2,17 @@
  * Password guessing limits, for every check of a password: signIn, startRootRecovery (both
  * through SignInService.checkPassword) and changePassword.
  *
- * Two fixed-window failure budgets in Redis (src/common/redis-budgets.ts), each spent *before*
- * the password is checked and given back when it turns out right, so parallel guesses cannot
- * slip past the limit and a user who types their password correctly never uses any of it:
+ * Two fixed-window budgets in Redis (src/common/redis-budgets.ts), each claimed *before* the
+ * password is checked, so parallel guesses cannot slip past the limit, and counted only when
+ * the password is wrong:
  * - per (user, source): one source may guess one user's password only so often;
- * - per source: one source may not spray guesses over many users.
+ * - per source (IPv6: per /64): one source may not spray guesses over many users.
  * There is deliberately no budget per user across all sources: anyone who knows a user name
  * could then keep its owner from signing in (Keycloak's and privacyIDEA's users' complaint in
  * totp-verifiers-compared.md). A user's password alone is not enough where MFA is on.
  */
-import type { RedisBudgets } from "../common/redis-budgets";
+import type { Claim, RedisBudgets } from "../common/redis-budgets";
+import { sourceBucket } from "../common/source-bucket";
 
 export interface PasswordAttemptLimits {
   /** Wrong passwords one source may try for one user per window. */
@@ -21,13 +22,15 @@ export interface PasswordAttemptLimits {
   windowSeconds: number;
 }
 
-/**
- * An attempt allowed to go ahead. `succeeded` gives its claim on the source's budget back and
- * forgives the user's earlier typos from that source: only the right password can, so this
- * helps no guesser. The source's budget keeps its failures, or a guesser could wipe it by
- * signing in to an account of their own between guesses.
- */
+/** An attempt allowed to go ahead; exactly one of its two ends is called once it is checked. */
 export interface PasswordAttempt {
+  /** A wrong password: counted in both budgets. */
+  failed(): Promise<void>;
+  /**
+   * The right password: both claims are given back, and the user's earlier typos from this
+   * source are forgiven; only the right password can do that, so it helps no guesser. The
+   * source keeps its count, or a guesser could wipe it by signing in to an account of their own.
+   */
   succeeded(): Promise<void>;
 }
 
@@ -38,22 +41,23 @@ export class PasswordAttemptGuard {
   ) {}
 
   /**
-   * Spends one attempt for `identity` (a user id, or what the caller typed when no user
-   * matched) from `source`, or throws RATE_LIMITED with the wait.
+   * Claims one attempt for `identity` from the caller's address, or throws RATE_LIMITED with
+   * the wait.
    */
-  async begin(identity: string, source: string): Promise<PasswordAttempt> {
+  async begin(identity: string, sourceIp: string): Promise<PasswordAttempt> {
     const { perSource, perUserAndSource, windowSeconds } = this.limits;
-    const fromSource = this.budgets.budget("pws", [source], perSource, windowSeconds);
-    const userFromSource = this.budgets.budget(
-      "pwu",
-      [identity, source],
-      perUserAndSource,
-      windowSeconds,
-    );
-    await this.budgets.claimAll([fromSource, userFromSource]);
+    const source = sourceBucket(sourceIp);
+    const [fromSource, userFromSource] = (await this.budgets.claim([
+      this.budgets.budget("pws", [source], perSource, windowSeconds),
+      this.budgets.budget("pwu", [identity, source], perUserAndSource, windowSeconds),
+    ])) as [Claim, Claim];
     return {
+      failed: () => this.budgets.settle([fromSource, userFromSource], "count"),
       succeeded: async () => {
-        await Promise.all([this.budgets.refund(fromSource), this.budgets.clear(userFromSource)]);
+        await Promise.all([
+          this.budgets.settle([fromSource], "release"),
+          this.budgets.settle([userFromSource], "forgive"),
+        ]);
       },
     };
   }

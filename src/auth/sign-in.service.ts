@@ -1,4 +1,5 @@
 import type { Db } from "../db";
+import type { User as UserRecord } from "../../generated/prisma/client";
 import type { AuditService } from "../audit/audit.service";
 import { ACCOUNT_ID_PATTERN } from "../common/iam-names";
 import { badInput, isForeignKeyViolation, unauthenticated } from "../errors";
@@ -87,19 +88,15 @@ export class SignInService {
    */
   async checkPassword(request: SignInRequest, meta: RequestMeta, action: string): Promise<UserRow> {
     if (request.password.length > PASSWORD_MAX_LENGTH) throw badCredentials();
-    const user = await this.findUser(request);
-    // A user's budget follows the user, whichever name or alias is typed; a name that matches
-    // nobody gets a budget of its own, so limits do not tell the two apart.
-    const attempt = await this.attempts.begin(
-      user ? `user:${user.id}` : `typed:${typedIdentity(request)}`,
-      meta.sourceIp,
-    );
+    const { user, identity } = await this.findUser(request);
+    const attempt = await this.attempts.begin(identity, meta.sourceIp);
     // Always pay for one hash, so an unknown user answers as slowly as a wrong password.
     const valid = await verifyPassword(
       request.password,
       user?.passwordHash ?? (await decoyPasswordHash()),
     );
     if (!user || !user.passwordHash || !valid) {
+      await attempt.failed();
       await this.audit.record({
         accountId: user?.accountId ?? null,
         actorUserId: user?.id ?? null,
@@ -115,46 +112,46 @@ export class SignInService {
     return user;
   }
 
-  private async findUser(request: SignInRequest) {
+  /**
+   * The user a request names, if any, and the identity its guesses are counted under. The
+   * identity depends only on how the name resolves as far as the account, never on whether the
+   * user exists, so the limits cannot tell anyone which users exist: every way of naming one
+   * user (account id or alias, any case of the user name) counts as one, for real and unknown
+   * users alike.
+   */
+  private async findUser(
+    request: SignInRequest,
+  ): Promise<{ user: UserRecord | null; identity: string }> {
     if (request.email !== undefined && request.email !== null) {
       if (request.account != null || request.userName != null) {
         throw badInput("Give either email (root) or account and userName, not both.");
       }
-      if (request.email.length > 254) return null;
-      const account = await this.db.account.findUnique({
-        where: { email: request.email.trim().toLowerCase() },
-        select: { id: true },
-      });
-      if (!account) return null;
+      const email = request.email.trim().toLowerCase();
+      const identity = `email:${email}`;
+      if (request.email.length > 254) return { user: null, identity };
+      const account = await this.db.account.findUnique({ where: { email }, select: { id: true } });
+      if (!account) return { user: null, identity };
       // The root user's id is its account's id.
-      return this.db.user.findUnique({ where: { id: account.id } });
+      return { user: await this.db.user.findUnique({ where: { id: account.id } }), identity };
     }
     if (request.account == null || request.userName == null) {
       throw badInput("Give either email (root) or account and userName.");
     }
-    if (request.account.length > 63 || request.userName.length > 128) return null;
+    const userNameKey = request.userName.toLowerCase();
+    const typed = { user: null, identity: `typed:${request.account}/${userNameKey}` };
+    if (request.account.length > 63 || request.userName.length > 128) return typed;
     const account = await this.db.account.findFirst({
       where: ACCOUNT_ID_PATTERN.test(request.account)
         ? { id: request.account }
         : { alias: request.account },
       select: { id: true },
     });
-    if (!account) return null;
+    if (!account) return typed;
+    const identity = `account:${account.id}/${userNameKey}`;
     const user = await this.db.user.findUnique({
-      where: {
-        accountId_userNameKey: {
-          accountId: account.id,
-          userNameKey: request.userName.toLowerCase(),
-        },
-      },
+      where: { accountId_userNameKey: { accountId: account.id, userNameKey } },
     });
     // The root user signs in with the account email, never by name.
-    return user && !user.isRoot ? user : null;
+    return { user: user && !user.isRoot ? user : null, identity };
   }
-}
-
-/** What a caller typed to name a user, case-folded as lookups fold it. */
-function typedIdentity(request: SignInRequest): string {
-  if (request.email != null) return `email:${request.email.trim().toLowerCase()}`;
-  return `name:${String(request.account).toLowerCase()}/${String(request.userName).toLowerCase()}`;
 }

@@ -1,34 +1,49 @@
 /**
  * Fixed-window budgets in Redis for the gateway's own limits: password guesses
  * (src/auth/password-attempts.ts) and messages that carry recovery codes
- * (src/recovery/recovery-sends.ts). They run the worker's fixed-window script
- * (worker/lua/source-budget-1.lua), so every budget in the product follows one rule: a refused
- * claim is not counted, and a window always ends.
+ * (src/recovery/recovery-sends.ts). Each runs worker/lua/attempt-budget-1.lua, which keeps the
+ * attempts counted in a window apart from claims still in flight, so:
+ * - an attempt is claimed *before* its check runs, and parallel attempts cannot slip past;
+ * - a refusal caused only by claims in flight says "retry in 1 s", not "in 15 minutes";
+ * - a claim released after its window ended makes no room in the next window.
  *
- * Redis unreachable means no budget can be spent, so the caller gets SERVICE_UNAVAILABLE and
- * nothing is checked or sent (fail closed).
+ * Redis unreachable or stalled past the deadline means no budget can be claimed, so the caller
+ * gets SERVICE_UNAVAILABLE and nothing is checked or sent (fail closed). A claim that lands
+ * after its deadline holds its place until its window ends: an over-count, the safe direction.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { createScriptRunner, loadWorkerScripts, type ScriptRunner } from "../../worker/lua/scripts";
+import { createScriptRunner, loadScript, type ScriptRunner } from "../../worker/lua/scripts";
 import type { AnyRedis } from "../../worker/redis-connection";
 import { rateLimited, serviceUnavailable } from "../errors";
 
 export interface Budget {
   key: string;
-  /** Claims allowed per window. */
+  /** Attempts counted per window. */
   limit: number;
   windowSeconds: number;
 }
 
+/** A claim on one budget, to be settled once its attempt's outcome is known. */
+export interface Claim {
+  budget: Budget;
+  /** The end of the window the claim was taken in, as the script reported it. */
+  windowEnd: number;
+}
+
+/** What became of a claimed attempt: counted, given back, or given back with the slate wiped. */
+export type Settlement = "count" | "release" | "forgive";
+
 export class RedisBudgets {
   private readonly scripts: ScriptRunner;
-  private readonly script = loadWorkerScripts().sourceBudget;
+  private readonly script = loadScript("attempt-budget");
 
   constructor(
-    private readonly redis: AnyRedis,
+    redis: AnyRedis,
     private readonly prefix: string,
     private readonly logger: Pick<Logger, "warn">,
+    /** A stalled Redis answers SERVICE_UNAVAILABLE after this long, as the worker client does. */
+    private readonly deadlineMs = 3000,
   ) {
     this.scripts = createScriptRunner(redis);
   }
@@ -43,39 +58,47 @@ export class RedisBudgets {
   }
 
   /**
-   * Claims one from each budget in turn, or throws RATE_LIMITED with the wait of the first that
-   * is spent, after giving back what it had claimed. Budgets live in different hash slots, so
-   * each claim is a call of its own.
+   * Claims one attempt from each budget in turn, or throws RATE_LIMITED with the wait of the
+   * first that is full, after releasing what it had claimed. Budgets live in different hash
+   * slots, so each claim is a call of its own.
    */
-  async claimAll(budgets: Budget[]): Promise<void> {
-    const claimed: Budget[] = [];
+  async claim(budgets: Budget[]): Promise<Claim[]> {
+    const claims: Claim[] = [];
     for (const budget of budgets) {
-      const [allowed, retryAfterSeconds] = await this.run("claim", budget);
+      const [allowed, detail] = await this.run(budget, ["claim"]);
       if (allowed !== 1) {
-        await Promise.all(claimed.map((b) => this.refund(b)));
-        throw rateLimited(Math.max(1, retryAfterSeconds ?? 1));
+        await this.settle(claims, "release");
+        throw rateLimited(Math.max(1, detail ?? 1));
       }
-      claimed.push(budget);
+      claims.push({ budget, windowEnd: detail! });
     }
+    return claims;
   }
 
-  /** Gives one claim back. Best effort: a lost refund only over-counts, the safe direction. */
-  async refund(budget: Budget): Promise<void> {
-    await this.run("refund", budget).catch(() => undefined);
+  /**
+   * Settles claims. Best effort: a claim left unsettled holds its place until its window ends,
+   * which only over-counts, the safe direction.
+   */
+  async settle(claims: Claim[], how: Settlement): Promise<void> {
+    await Promise.all(
+      claims.map((claim) => this.run(claim.budget, [how, claim.windowEnd]).catch(() => undefined)),
+    );
   }
 
-  /** Forgets everything counted in the budget's window. Best effort, as a refund. */
-  async clear(budget: Budget): Promise<void> {
-    await this.redis.del(budget.key).catch(() => 0);
-  }
-
-  private async run(op: "claim" | "refund", budget: Budget): Promise<number[]> {
+  private async run(budget: Budget, op: [string, number?]): Promise<number[]> {
+    const [name, windowEnd] = op;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const reply = await this.scripts.run(
-        this.script,
-        [budget.key],
-        [op, budget.limit, budget.windowSeconds],
-      );
+      const reply = await Promise.race([
+        this.scripts.run(
+          this.script,
+          [budget.key],
+          [name, budget.limit, budget.windowSeconds, windowEnd ?? ""],
+        ),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("deadline")), this.deadlineMs);
+        }),
+      ]);
       return (reply as unknown[]).map(Number);
     } catch (error) {
       this.logger.warn(
@@ -83,6 +106,8 @@ export class RedisBudgets {
         "Redis budget unavailable",
       );
       throw serviceUnavailable();
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -6,6 +6,7 @@
  * PostgreSQL as the replay watermark, which only ever moves up, so a Redis restart cannot
  * reopen a used code.
  */
+import { sourceBucket } from "../common/source-bucket";
 import type { Logger } from "pino";
 import type { DeviceState, VerifyMode, VerifyResult } from "../../worker/protocol";
 import type { WorkerClient } from "../../worker/client";
@@ -113,7 +114,14 @@ export class CodeVerificationService {
     const result = await callWorker(
       this.worker,
       this.logger,
-      { op: "verify", mode, device: deviceState(device), code1, code2, source: meta.sourceIp },
+      {
+        op: "verify",
+        mode,
+        device: deviceState(device),
+        code1,
+        code2,
+        source: sourceBucket(meta.sourceIp),
+      },
       meta.requestId,
     );
     return acceptedOrThrow(result);

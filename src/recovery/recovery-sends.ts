@@ -4,18 +4,36 @@
  * phone and start recoveries: one text message and one email a minute per account, each a cost
  * to the operator (SMS pumping onto premium numbers) and a nuisance to the recipient.
  *
- * Each recovery spends one send, never given back, from three fixed-window budgets: per
- * source, per email address and per phone number. The per-account cooldown
- * (ROOT_RECOVERY_COOLDOWN_SECONDS) still spaces one account's recoveries out.
+ * Each recovery counts one send, never given back, in fixed-window budgets:
+ * - per source (IPv6: per /64), over all accounts;
+ * - per recipient (the email address and the phone number). Accounts younger than
+ *   ROOT_RECOVERY_NEW_ACCOUNT_DAYS share one budget per recipient, so fresh accounts made to
+ *   name a victim's phone reach it only so often together; an older account has a budget of
+ *   its own per recipient, so nobody can spend the owner's recoveries with accounts of their
+ *   own.
+ * The per-account cooldown (ROOT_RECOVERY_COOLDOWN_SECONDS) still spaces one account's
+ * recoveries out.
  */
 import { ApiError, ErrorCode } from "../errors";
 import type { RedisBudgets } from "../common/redis-budgets";
+import { sourceBucket } from "../common/source-bucket";
 
 export interface RecoverySendLimits {
   perRecipient: number;
   perSource: number;
   windowSeconds: number;
+  /** Accounts younger than this share each recipient's budget. */
+  newAccountDays: number;
 }
+
+export interface RecoveryTarget {
+  accountId: string;
+  accountCreatedAt: Date;
+  email: string;
+  phone: string;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
 
 export class RecoverySendGuard {
   constructor(
@@ -24,17 +42,24 @@ export class RecoverySendGuard {
   ) {}
 
   /**
-   * Spends one send for a recovery from `source` to `email` and `phone`. Returns 0 when the
-   * messages may go, or the seconds to wait when a budget is spent (nothing is then counted).
+   * Spends one send for a recovery from `sourceIp` to the target's email and phone. Returns 0
+   * when the messages may go, or the seconds to wait when a budget is spent (nothing is then
+   * counted).
    */
-  async claim(source: string, email: string, phone: string): Promise<number> {
-    const { perRecipient, perSource, windowSeconds } = this.limits;
+  async claim(sourceIp: string, target: RecoveryTarget, now: Date): Promise<number> {
+    const { perRecipient, perSource, windowSeconds, newAccountDays } = this.limits;
+    const isNew = now.getTime() - target.accountCreatedAt.getTime() < newAccountDays * DAY_MS;
+    const owner = isNew ? [] : [target.accountId];
+    const recipient = (kind: string, address: string) =>
+      this.budgets.budget(kind, [address, ...owner], perRecipient, windowSeconds);
     try {
-      await this.budgets.claimAll([
-        this.budgets.budget("rcs", [source], perSource, windowSeconds),
-        this.budgets.budget("rce", [email.trim().toLowerCase()], perRecipient, windowSeconds),
-        this.budgets.budget("rcp", [phone.replace(/[^\d+]/g, "")], perRecipient, windowSeconds),
+      const claims = await this.budgets.claim([
+        this.budgets.budget("rcs", [sourceBucket(sourceIp)], perSource, windowSeconds),
+        recipient("rce", target.email.trim().toLowerCase()),
+        recipient("rcp", target.phone),
       ]);
+      // Counted at once: the messages are about to be queued, and a send is never given back.
+      await this.budgets.settle(claims, "count");
       return 0;
     } catch (error) {
       if (error instanceof ApiError && error.code === ErrorCode.RATE_LIMITED) {

@@ -109,8 +109,9 @@ export class RootRecoveryService {
 
     const outcome = await this.db.$transaction(async (tx) => {
       // One recovery starts at a time per account, so the cooldown cannot be raced.
-      const [account] = await tx.$queryRaw<{ email: string; phone: string }[]>`
-        SELECT "email", "phone" FROM "Account" WHERE "id" = ${root.accountId} FOR NO KEY UPDATE`;
+      const [account] = await tx.$queryRaw<{ email: string; phone: string; createdAt: Date }[]>`
+        SELECT "email", "phone", "createdAt" FROM "Account"
+        WHERE "id" = ${root.accountId} FOR NO KEY UPDATE`;
       if (!account) return null;
       const latest = await tx.rootRecovery.findFirst({
         where: { accountId: root.accountId },
@@ -123,7 +124,11 @@ export class RootRecoveryService {
           now.getTime()
         : 0;
       if (wait > 0) return { started: false as const, retryAfterSeconds: Math.ceil(wait / 1000) };
-      const sendWait = await this.sends.claim(meta.sourceIp, account.email, account.phone);
+      const sendWait = await this.sends.claim(
+        meta.sourceIp,
+        { accountId: root.accountId, accountCreatedAt: account.createdAt, ...account },
+        now,
+      );
       if (sendWait > 0) return { started: false as const, retryAfterSeconds: sendWait };
       await voidPendingRecoveries(tx, root.accountId, now);
       await tx.rootRecovery.create({

@@ -130,6 +130,45 @@ describe("password guessing per user and source", () => {
   });
 });
 
+describe("what the limits tell", () => {
+  it("treats a user who exists and one who does not alike, under every spelling of the account", async () => {
+    const alias = `pw-${randomUUID().slice(0, 8)}`;
+    const account = await createTestAccount(stack, alias);
+    await createTestUser(stack, account.rootToken, "alice");
+    const outcomes = async (userName: string) => {
+      const source = newSource();
+      await failTimes(PER_USER_AND_SOURCE, { account: alias, userName }, source);
+      const names = [account.accountId, alias.toUpperCase(), alias];
+      return Promise.all(
+        names.map(async (name) =>
+          errorCode(await signIn(stack, { account: name, userName }, "not it", source)),
+        ),
+      );
+    };
+    const real = await outcomes("alice");
+    // The account id names the same budget as the alias; the upper-cased alias names no
+    // account (aliases are exact), so it has a budget of its own, for real and unknown alike.
+    expect(real).toEqual(["RATE_LIMITED", "UNAUTHENTICATED", "RATE_LIMITED"]);
+    expect(await outcomes("bob")).toEqual(real);
+  });
+});
+
+describe("what counts as one source", () => {
+  it("is a whole IPv6 /64, and an IPv4 address however it is written", async () => {
+    const { who } = await userWho();
+    await failTimes(PER_USER_AND_SOURCE, who, "2001:db8:77::1");
+    retryAfter(await signIn(stack, who, PASSWORD, "2001:db8:77::2"));
+    retryAfter(await signIn(stack, who, PASSWORD, "2001:DB8:77:0:0:0:0:ffff"));
+    const v4 = newSource();
+    await failTimes(PER_USER_AND_SOURCE, who, v4);
+    retryAfter(await signIn(stack, who, PASSWORD, `::ffff:${v4}`));
+    // The next /64 is another source.
+    expect(ok(await signIn(stack, who, PASSWORD, "2001:db8:78::1")).signIn.status).toBe(
+      "SIGNED_IN",
+    );
+  });
+});
+
 describe("password guessing per source", () => {
   it("stops one source spraying guesses over many users, whoever it names next", async () => {
     const source = newSource();

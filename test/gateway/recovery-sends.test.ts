@@ -20,6 +20,8 @@ beforeAll(async () => {
       TRUST_PROXY: "1",
       ROOT_RECOVERY_SENDS_PER_RECIPIENT: String(PER_RECIPIENT),
       ROOT_RECOVERY_SENDS_PER_SOURCE: String(PER_SOURCE),
+      // So one account may start recovery after recovery, and only the budgets hold it back.
+      ROOT_RECOVERY_COOLDOWN_SECONDS: "0",
     },
   });
 });
@@ -54,8 +56,15 @@ const startRecovery = (email: string, source: string) =>
 const textsTo = (phone: string) =>
   stack.db.outboxMessage.count({ where: { channel: "SMS", recipient: phone } });
 
+/** Makes an account as old as one that existed long before anyone thought to attack it. */
+const backdate = (accountId: string) =>
+  stack.db.account.update({
+    where: { id: accountId },
+    data: { createdAt: new Date(Date.now() - 30 * 24 * 3600 * 1000) },
+  });
+
 describe("root recovery messages", () => {
-  it("reach one phone number only so often, however many accounts name it", async () => {
+  it("reach one phone number only so often from new accounts, however many name it", async () => {
     const phone = testPhone();
     const accounts = [];
     for (let i = 0; i <= PER_RECIPIENT; i++) accounts.push(await accountWithPhone(phone));
@@ -73,6 +82,21 @@ describe("root recovery messages", () => {
       where: { accountId: last.accountId, action: "StartRootRecovery" },
     });
     expect(denied).toMatchObject({ outcome: "denied", detail: { error: "RATE_LIMITED" } });
+  });
+
+  it("cannot be spent for an established account by new accounts naming its phone", async () => {
+    const phone = testPhone();
+    const owner = await accountWithPhone(phone);
+    await backdate(owner.accountId);
+    for (let i = 0; i < PER_RECIPIENT; i++) {
+      ok(await startRecovery((await accountWithPhone(phone)).email, newSource()));
+    }
+    const stranger = await accountWithPhone(phone);
+    expect(errorCode(await startRecovery(stranger.email, newSource()))).toBe("RATE_LIMITED");
+    // The owner's own recoveries still reach the phone, up to their own budget.
+    for (let i = 0; i < PER_RECIPIENT; i++) ok(await startRecovery(owner.email, newSource()));
+    expect(errorCode(await startRecovery(owner.email, newSource()))).toBe("RATE_LIMITED");
+    expect(await textsTo(phone)).toBe(2 * PER_RECIPIENT);
   });
 
   it("are started from one source only so often, over all accounts; other sources go on", async () => {

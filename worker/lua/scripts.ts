@@ -82,6 +82,13 @@ function withIncludes(source: string, dir: string): string {
   );
 }
 
+/** One script of this folder by name, for the gateway's few (attempt-budget-1.lua). */
+export function loadScript(name: string, dir?: string): LuaScript {
+  const script = loadScripts(dir).get(name);
+  if (!script) throw new Error(`Lua script ${name} is missing`);
+  return script;
+}
+
 let cached: WorkerScripts | undefined;
 
 export function loadWorkerScripts(dir?: string): WorkerScripts {

@@ -1,0 +1,18 @@
+/**
+ * The "source" that attempt budgets count per: the caller's address, folded so that one
+ * client cannot pass for many. An IPv6 client usually holds a whole /64 (a home line, a cloud
+ * VM), so IPv6 sources are their /64; an IPv4-mapped IPv6 address is its IPv4 address; and
+ * every spelling of one address is one source. Anything that does not parse as an address
+ * shares one bucket, the strict choice, since only a misconfigured proxy would pass one on.
+ *
+ * Audit records keep the exact address; only budget keys use the bucket.
+ */
+import ipaddr from "ipaddr.js";
+
+export function sourceBucket(address: string): string {
+  if (!ipaddr.isValid(address)) return "unparsed";
+  const parsed = ipaddr.process(address);
+  if (parsed.kind() === "ipv4") return parsed.toString();
+  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4);
+  return `${parts.map((part) => part.toString(16)).join(":")}::/64`;
+}

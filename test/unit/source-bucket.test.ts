@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { sourceBucket } from "../../src/common/source-bucket";
+
+describe("sourceBucket", () => {
+  it("gives every spelling of one IPv4 address, mapped into IPv6 or not, one bucket", () => {
+    const buckets = ["10.2.0.1", "::ffff:10.2.0.1", "::ffff:a02:1", "::FFFF:10.2.0.1"].map(
+      sourceBucket,
+    );
+    expect(new Set(buckets)).toEqual(new Set(["10.2.0.1"]));
+  });
+
+  it("gives a whole IPv6 /64 one bucket, however it is written, and another /64 its own", () => {
+    const sameNetwork = [
+      "2001:db8::1",
+      "2001:DB8::1",
+      "2001:db8:0:0:0:0:0:1",
+      "2001:0db8::0001",
+      "2001:db8::2",
+      "2001:db8::ffff:1",
+    ].map(sourceBucket);
+    expect(new Set(sameNetwork)).toEqual(new Set(["2001:db8:0:0::/64"]));
+    expect(sourceBucket("2001:db8:0:1::1")).toBe("2001:db8:0:1::/64");
+  });
+
+  it("puts whatever is not an address into one shared bucket", () => {
+    for (const odd of ["unknown", "", "[::1]", "10.2.0.1:1234", "not an ip"]) {
+      expect(sourceBucket(odd)).toBe("unparsed");
+    }
+    expect(sourceBucket("192.0.2.7")).toBe("192.0.2.7");
+  });
+});
