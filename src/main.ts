@@ -49,7 +49,7 @@ async function main() {
     }),
     metrics,
   );
-  const services = createServices({ config, db, sql, worker, redis, logger });
+  const services = createServices({ config, db, sql, worker, redis, logger, metrics });
   const gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(config.PORT, config.HOST);
   const outbox = startOutboxSender(services);

@@ -4,6 +4,7 @@ import type { GatewayConfig } from "./config";
 import type { Db, HotSql } from "./db";
 import type { WorkerClient } from "../worker/client";
 import type { AnyRedis } from "../worker/redis-connection";
+import type { GatewayMetrics } from "./observability/metrics";
 import { AuditService } from "./audit/audit.service";
 import { AccountService } from "./accounts/account.service";
 import { SessionService } from "./auth/session.service";
@@ -57,6 +58,8 @@ export function createServices(deps: {
   /** The connection the worker client uses; password attempt budgets live there too. */
   redis: AnyRedis;
   logger: Logger;
+  /** Where budget refusals are counted; none in tools that run no HTTP server. */
+  metrics?: Pick<GatewayMetrics, "budgetRefusals">;
 }): Services {
   const { config, db } = deps;
   const budgets = new RedisBudgets(
@@ -64,6 +67,7 @@ export function createServices(deps: {
     config.REDIS_PREFIX,
     deps.logger,
     config.WORKER_DEADLINE_MS,
+    (budget) => deps.metrics?.budgetRefusals.inc({ budget }),
   );
   const passwordAttempts = new PasswordAttemptGuard(budgets, {
     perUserAndSource: config.PASSWORD_FAILURES_PER_USER_AND_SOURCE,

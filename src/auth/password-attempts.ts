@@ -48,8 +48,13 @@ export class PasswordAttemptGuard {
     const { perSource, perUserAndSource, windowSeconds } = this.limits;
     const source = sourceBucket(sourceIp);
     const [fromSource, userFromSource] = (await this.budgets.claim([
-      this.budgets.budget("pws", [source], perSource, windowSeconds),
-      this.budgets.budget("pwu", [identity, source], perUserAndSource, windowSeconds),
+      this.budgets.budget("password_per_source", [source], perSource, windowSeconds),
+      this.budgets.budget(
+        "password_per_user_and_source",
+        [identity, source],
+        perUserAndSource,
+        windowSeconds,
+      ),
     ])) as [Claim, Claim];
     return {
       failed: () => this.budgets.settle([fromSource, userFromSource], "count"),

@@ -18,6 +18,8 @@ import type { AnyRedis } from "../../worker/redis-connection";
 import { rateLimited, serviceUnavailable } from "../errors";
 
 export interface Budget {
+  /** What it counts, as metrics name it: `password_per_source`, `recovery_per_phone`… */
+  name: string;
   key: string;
   /** Attempts counted per window. */
   limit: number;
@@ -44,17 +46,20 @@ export class RedisBudgets {
     private readonly logger: Pick<Logger, "warn">,
     /** A stalled Redis answers SERVICE_UNAVAILABLE after this long, as the worker client does. */
     private readonly deadlineMs = 3000,
+    /** Told of every refusal, with the full budget's name, for metrics. */
+    private readonly onRefused: (budgetName: string) => void = () => {},
   ) {
     this.scripts = createScriptRunner(redis);
   }
 
   /**
-   * A budget's key: `kind` names what it counts, `parts` whose it is. Parts are hashed, so keys
-   * neither reveal nor are shaped by what a client sent; the hash is the key's Cluster hash tag.
+   * A budget: `name` says what it counts, `parts` whose it is. Parts are hashed, so keys neither
+   * reveal nor are shaped by what a client sent; the hash is the key's Cluster hash tag.
    */
-  budget(kind: string, parts: string[], limit: number, windowSeconds: number): Budget {
+  budget(name: string, parts: string[], limit: number, windowSeconds: number): Budget {
     const digest = createHash("sha256").update(parts.join("\0"), "utf8").digest("hex");
-    return { key: `${this.prefix}:{${kind}:${digest.slice(0, 32)}}:budget`, limit, windowSeconds };
+    const key = `${this.prefix}:{${name}:${digest.slice(0, 32)}}:budget`;
+    return { name, key, limit, windowSeconds };
   }
 
   /**
@@ -67,6 +72,7 @@ export class RedisBudgets {
     for (const budget of budgets) {
       const [allowed, detail] = await this.run(budget, ["claim"]);
       if (allowed !== 1) {
+        this.onRefused(budget.name);
         await this.settle(claims, "release");
         throw rateLimited(Math.max(1, detail ?? 1));
       }

@@ -45,6 +45,8 @@ export interface GatewayMetrics {
   readonly attemptLimitRefusals: Counter<"mode">;
   readonly workerCalls: Histogram<"op" | "result">;
   readonly operationRefusals: Counter<"limit">;
+  /** Password checks and root recoveries refused because one of the gateway's budgets was full. */
+  readonly budgetRefusals: Counter<"budget">;
   /** The label for an operation's first root field: itself, `unknown`, or `other` past the cap. */
   operationLabel(name: string | null | undefined): string;
   refused(limit: OperationLimit): void;
@@ -88,6 +90,13 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     registers,
   });
 
+  const budgetRefusals = new Counter({
+    name: "mfa_gateway_budget_refusals_total",
+    help: "Password checks and root recoveries refused because a budget was full, by budget",
+    labelNames: ["budget"] as const,
+    registers,
+  });
+
   if (options.queue) registerQueueGauges(registry, options.queue);
 
   const maxNames = options.maxOperationNames ?? 100;
@@ -99,6 +108,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     attemptLimitRefusals,
     workerCalls,
     operationRefusals,
+    budgetRefusals,
     operationLabel(name) {
       if (!name) return "unknown";
       if (names.has(name)) return name;

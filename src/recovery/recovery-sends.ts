@@ -54,9 +54,14 @@ export class RecoverySendGuard {
       this.budgets.budget(kind, [address, ...owner], perRecipient, windowSeconds);
     try {
       const claims = await this.budgets.claim([
-        this.budgets.budget("rcs", [sourceBucket(sourceIp)], perSource, windowSeconds),
-        recipient("rce", target.email.trim().toLowerCase()),
-        recipient("rcp", target.phone),
+        this.budgets.budget(
+          "recovery_per_source",
+          [sourceBucket(sourceIp)],
+          perSource,
+          windowSeconds,
+        ),
+        recipient("recovery_per_email", target.email.trim().toLowerCase()),
+        recipient("recovery_per_phone", target.phone),
       ]);
       // Counted at once: the messages are about to be queued, and a send is never given back.
       await this.budgets.settle(claims, "count");

@@ -61,6 +61,16 @@ function retryAfter(res: GraphQLResponse<unknown>): number {
   return Number(res.errors?.[0]?.extensions?.retryAfterSeconds);
 }
 
+/** What the gateway's /metrics says about refusals by `budget`. */
+async function refusalsOf(budget: string): Promise<number> {
+  const text = await (await fetch(`${stack.origin}/metrics`)).text();
+  const line = new RegExp(
+    `^mfa_gateway_budget_refusals_total\\{budget="${budget}"\\} (\\d+)$`,
+    "m",
+  );
+  return Number(line.exec(text)?.[1] ?? 0);
+}
+
 async function failTimes(n: number, who: Record<string, string>, source: string) {
   for (let i = 0; i < n; i++) {
     expect(errorCode(await signIn(stack, who, "not the password", source))).toBe("UNAUTHENTICATED");
@@ -71,8 +81,10 @@ describe("password guessing per user and source", () => {
   it("refuses a source after its wrong guesses, the right password too, and says how long to wait", async () => {
     const { who } = await userWho();
     const source = newSource();
+    const refusedBefore = await refusalsOf("password_per_user_and_source");
     await failTimes(PER_USER_AND_SOURCE, who, source);
     const wait = retryAfter(await signIn(stack, who, PASSWORD, source));
+    expect((await refusalsOf("password_per_user_and_source")) - refusedBefore).toBe(1);
     expect(wait).toBeGreaterThanOrEqual(1);
     expect(wait).toBeLessThanOrEqual(WINDOW_SECONDS);
     // Refused attempts are not counted, and other sources are not held back: the owner elsewhere signs in.

@@ -94,7 +94,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics,
   );
   const logger = createLogger("gateway", config.LOG_LEVEL, logSink(logs));
-  const services = createServices({ config, db, sql, worker, redis, logger });
+  const services = createServices({ config, db, sql, worker, redis, logger, metrics });
   const gateway: Gateway = await createGateway({ services, metrics });
   const url = await gateway.listen(0, "127.0.0.1");
   return {
