@@ -14,6 +14,9 @@ import { generateKeyringSpec, parseKeyring } from "../../worker/seal/keyring";
 import { base32Decode } from "../../worker/totp/base32";
 import { hotp } from "../../worker/totp/hotp";
 import { createVerifier, type VerifyRequest } from "../../worker/verify/verifier";
+import pino from "pino";
+import { PasswordAttemptGuard } from "../../src/auth/password-attempts";
+import { RedisBudgets } from "../../src/common/redis-budgets";
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -213,6 +216,29 @@ describe("on a three-master Redis Cluster", () => {
       );
     }
     expect(outcomes).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED", "THROTTLED"]);
+  });
+
+  it("runs the gateway's password budgets, whose keys fall in many slots, and refuses past the limit", async () => {
+    const budgets = new RedisBudgets(
+      cluster,
+      `test-cluster-${randomUUID()}`,
+      pino({ level: "silent" }),
+    );
+    const guard = new PasswordAttemptGuard(budgets, {
+      perUserAndSource: 3,
+      perSource: 100,
+      windowSeconds: 60,
+    });
+    // Twenty users from twenty sources: their keys land on every node.
+    for (let user = 0; user < 20; user++) {
+      const source = `192.0.2.${user + 1}`;
+      for (let guess = 0; guess < 3; guess++) {
+        await (await guard.begin(`account:123456789012/user${user}`, source)).failed();
+      }
+      await expect(guard.begin(`account:123456789012/user${user}`, source)).rejects.toMatchObject({
+        code: "RATE_LIMITED",
+      });
+    }
   });
 
   it("keeps working after every node forgets its scripts (NOSCRIPT falls back to EVAL)", async () => {
