@@ -50,8 +50,8 @@ export class RecoverySendGuard {
     const { perRecipient, perSource, windowSeconds, newAccountDays } = this.limits;
     const isNew = now.getTime() - target.accountCreatedAt.getTime() < newAccountDays * DAY_MS;
     const owner = isNew ? [] : [target.accountId];
-    const recipient = (kind: string, address: string) =>
-      this.budgets.budget(kind, [address, ...owner], perRecipient, windowSeconds);
+    const recipient = (name: string, address: string) =>
+      this.budgets.budget(name, [address, ...owner], perRecipient, windowSeconds);
     try {
       const claims = await this.budgets.claim([
         this.budgets.budget(
