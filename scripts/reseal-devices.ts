@@ -1,10 +1,11 @@
 /**
  * `npm run reseal`: re-seal every device under the worker's current key (SEAL_CURRENT_KEY_ID).
  * Needs PostgreSQL, Redis and at least one running worker that holds both old and new keys.
+ * Exits non-zero unless every device was resealed and all now share one key id.
  */
 import { loadGatewayConfig } from "../src/config";
 import { createDb } from "../src/db";
-import { resealAllDevices } from "../src/maintenance/reseal";
+import { resealAllDevices, unfinishedReseal } from "../src/maintenance/reseal";
 import { createWorkerClient } from "../worker/client";
 import { connectRedis } from "../worker/redis-connection";
 
@@ -26,6 +27,12 @@ async function main() {
         console.log(`scanned ${r.scanned}, resealed ${r.resealed}, skipped ${r.skipped}`),
     });
     console.log(`done: ${JSON.stringify(report)}`);
+    const unfinished = unfinishedReseal(report);
+    if (unfinished) {
+      // Exit non-zero: the old key must not be dropped yet.
+      console.error(`reseal unfinished: ${unfinished}`);
+      process.exitCode = 1;
+    }
   } finally {
     await worker.close();
     await redis.close();

@@ -5,7 +5,7 @@
  * walks every device in the database.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resealAllDevices } from "../../src/maintenance/reseal";
+import { resealAllDevices, unfinishedReseal } from "../../src/maintenance/reseal";
 import { createWorkerClient } from "../../worker/client";
 import { generateKeyringSpec } from "../../worker/seal/keyring";
 import { createTestAccount, createTestUser } from "../support/fixtures";
@@ -96,5 +96,26 @@ describe("rotating the sealing key", () => {
     );
     expect(withNewKeyOnly).toEqual(Array(USERS).fill("OK"));
     expect(withOldKeyOnly).toEqual(Array(USERS).fill("SERVICE_UNAVAILABLE"));
+  }, 120_000);
+
+  it("passes over a seal it cannot open, names it, and reseals every other device", async () => {
+    await replaceWorkers(`${NEW},${OLD}`);
+    const [first, ...rest] = await stack.db.virtualMfaDevice.findMany({ orderBy: { id: "asc" } });
+    // The first device in the run's order: before, the run stopped there and resealed nothing.
+    await stack.db.virtualMfaDevice.update({
+      where: { id: first!.id },
+      data: { sealedSeed: "AAAAAAAA" },
+    });
+    const worker = createWorkerClient({
+      redis: stack.redis,
+      prefix: stack.prefix,
+      deadlineMs: 5000,
+    });
+    const report = await resealAllDevices(stack.db, worker);
+    await worker.close();
+    expect(report.failed).toEqual([{ serialNumber: first!.serialNumber, reason: "UNSEAL_FAILED" }]);
+    expect(report.resealed).toBe(rest.length);
+    expect(report.devicesByKeyId).toEqual({ "new-key": rest.length + 1 });
+    expect(unfinishedReseal(report)).toContain(first!.serialNumber);
   }, 120_000);
 });
