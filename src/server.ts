@@ -14,6 +14,7 @@ import { expressMiddleware } from "@as-integrations/express5";
 import express from "express";
 import type { GraphQLSchema } from "graphql";
 import type { GatewayContext } from "./context";
+import { clientAddress } from "./common/source-bucket";
 import { formatError } from "./errors";
 import { createEntityLoaders } from "./federation/entity-loaders";
 import { EntityReferenceService } from "./federation/entity-reference.service";
@@ -141,7 +142,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
           services,
           principal,
           requestId,
-          sourceIp: req.ip ?? "unknown",
+          sourceIp: clientAddress(req.ip, req.socket.remoteAddress),
           logger: logger.child({ requestId }),
           loaders: createEntityLoaders(entityReferences),
         };

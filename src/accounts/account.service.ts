@@ -1,3 +1,4 @@
+import { isBareEmailAddress } from "../common/email";
 import { randomInt } from "node:crypto";
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
@@ -8,7 +9,6 @@ import { alreadyExists, badInput } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { Principal } from "../context";
 
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
 /** AWS's account alias rule: lower-case letters, digits and single hyphens, 3–63 long. */
 const ALIAS_PATTERN = /^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/;
@@ -40,8 +40,7 @@ export class AccountService {
   /** Public sign-up: the account and its root user, in one transaction. */
   async create(input: NewAccount, meta: RequestMeta) {
     const email = input.email.trim().toLowerCase();
-    if (email.length > 254 || !EMAIL_PATTERN.test(email))
-      throw badInput("The email address is not valid.");
+    if (!isBareEmailAddress(email)) throw badInput("The email address is not valid.");
     if (!PHONE_PATTERN.test(input.phone)) {
       throw badInput("The phone number must be in E.164 form, for example +14155550100.");
     }

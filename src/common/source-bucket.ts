@@ -16,3 +16,15 @@ export function sourceBucket(address: string): string {
   const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4);
   return `${parts.map((part) => part.toString(16)).join(":")}::/64`;
 }
+
+/**
+ * The caller's address for audit records, notices and budgets: what Express derived (the
+ * trusted proxy's X-Forwarded-For entry, or the socket's peer) when it is an address at all,
+ * else the socket's peer. A proxy passes a client's own header text through, and that text
+ * must not reach a security email as "where this came from".
+ */
+export function clientAddress(derived: string | undefined, peer: string | undefined): string {
+  if (derived && ipaddr.isValid(derived)) return derived;
+  if (peer && ipaddr.isValid(peer)) return peer;
+  return "unknown";
+}

@@ -1,3 +1,4 @@
+import { isBareEmailAddress } from "../common/email";
 import { randomBytes } from "node:crypto";
 import type { Db } from "../db";
 import type { Principal } from "../context";
@@ -29,7 +30,7 @@ export const userArn = (accountId: string, path: string, userName: string) =>
 /** An address to send notices to; lower-cased, as account emails are. */
 function checkNoticeEmail(raw: string): string {
   const email = raw.trim().toLowerCase();
-  if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+  if (!isBareEmailAddress(email)) {
     throw badInput("The email address is not valid.");
   }
   return email;

@@ -87,6 +87,9 @@ describe("sign-up and sign-in", () => {
 
   it.each([
     [{ email: "not-an-email", phone: "+14155550100", password: PASSWORD }],
+    // Each would be a distinct account email that mail libraries deliver to victim@ itself.
+    [{ email: "x1,victim@corp.example", phone: "+14155550100", password: PASSWORD }],
+    [{ email: "Security<victim@corp.example>", phone: "+14155550100", password: PASSWORD }],
     [{ email: "a@example.com", phone: "555-0100", password: PASSWORD }],
     [{ email: "b@example.com", phone: "+14155550100", password: "short" }],
     [

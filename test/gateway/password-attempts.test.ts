@@ -181,6 +181,20 @@ describe("what counts as one source", () => {
   });
 });
 
+describe("the caller's address", () => {
+  it("is never header text that is not an address, in the audit or anywhere else", async () => {
+    const { account, who } = await userWho();
+    const junk = "http://evil.example/verify?user=alice";
+    const res = await signIn(stack, who, "not the password", `198.51.100.9, ${junk}`);
+    expect(errorCode(res)).toBe("UNAUTHENTICATED");
+    const failure = await stack.db.auditEvent.findFirstOrThrow({
+      where: { accountId: account.accountId, action: "SignIn", outcome: "failure" },
+    });
+    // The proxy's own peer address (this test's loopback), not the text it passed on.
+    expect(failure.sourceIp).toMatch(/^(::ffff:)?127\.0\.0\.1$|^::1$/);
+  });
+});
+
 describe("password guessing per source", () => {
   it("stops one source spraying guesses over many users, whoever it names next", async () => {
     const source = newSource();
