@@ -67,11 +67,27 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
       WHERE "id" IN (
         SELECT "id" FROM "OutboxMessage"
         WHERE "sentAt" IS NULL AND "failedAt" IS NULL AND "nextAttemptAt" <= now()
-        ORDER BY "nextAttemptAt", "id"
+        -- One-time codes first: a flood of notices must not hold a recovery code back.
+        ORDER BY "containsSecret" DESC, "nextAttemptAt", "id"
         LIMIT ${batchSize}::int
         FOR UPDATE SKIP LOCKED)
       RETURNING "id", "channel", "recipient", "kind", "subject", "body", "attempts",
                 "containsSecret"`;
+
+  /**
+   * Renews this sender's lease on a claimed message just before it goes out, and says whether
+   * the message is still this sender's. A batch can outlast the lease it was claimed under (a
+   * slow provider); another sender may then have claimed the rest, which raised `attempts`,
+   * so `attempts` fences the claim: the older claimant skips, and nothing goes out twice.
+   */
+  async function stillMine(message: Claimed): Promise<boolean> {
+    const renewed = await db.$executeRaw`
+      UPDATE "OutboxMessage"
+      SET "nextAttemptAt" = now() + make_interval(secs => ${leaseSeconds}::int)
+      WHERE "id" = ${message.id} AND "attempts" = ${message.attempts}
+        AND "sentAt" IS NULL AND "failedAt" IS NULL`;
+    return renewed === 1;
+  }
 
   async function deliver(message: Claimed): Promise<boolean> {
     const transport = transports[message.channel as Channel];
@@ -82,6 +98,10 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
       to: maskRecipient(message.channel, message.recipient),
       attempt: message.attempts,
     };
+    if (!(await stillMine(message))) {
+      logger.info(logged, "outbox message taken over by another sender; skipped");
+      return false;
+    }
     try {
       if (!transport) throw new Error(`no transport for channel ${message.channel}`);
       await transport.deliver(message);
@@ -115,7 +135,10 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   }
 
   async function runOnce() {
-    const claimed = await claim();
+    // RETURNING keeps no order: one-time codes first, then oldest first, as claimed.
+    const claimed = (await claim()).sort(
+      (a, b) => Number(b.containsSecret) - Number(a.containsSecret) || Number(a.id - b.id),
+    );
     let sent = 0;
     for (const message of claimed) if (await deliver(message)) sent++;
     return { sent, failed: claimed.length - sent };

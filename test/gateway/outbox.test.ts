@@ -37,7 +37,9 @@ import { base32Decode } from "../support/totp";
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { TRUST_PROXY: "1" } });
+  // Recoveries are this file's way to queue messages, all from one address; the send
+  // budgets have a file of their own (recovery-sends.test.ts).
+  stack = await startStack({ env: { TRUST_PROXY: "1", ROOT_RECOVERY_SENDS_PER_SOURCE: "1000" } });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -269,6 +271,67 @@ describe("the sender", () => {
       await sender.stop();
     }
     expect((await outboxOf(stack, account.accountId)).every((r) => r.sentAt !== null)).toBe(true);
+  });
+
+  it("sends each message once when a slow provider makes a batch outlast its lease", async () => {
+    const accounts = [await createTestAccount(stack), await createTestAccount(stack)];
+    const ours = new Set<bigint>();
+    for (const account of accounts) {
+      for (const m of (await recoveryMessages(account)).messages) ours.add(m.id);
+      await first(account);
+    }
+    const deliveries: bigint[] = [];
+    const slow: Transport = {
+      name: "slow",
+      deliver: async (message) => {
+        deliveries.push(message.id);
+        await new Promise((resolve) => setTimeout(resolve, 700));
+      },
+    };
+    // Two gateways' senders with a lease of 1 s; each of the first's four deliveries takes
+    // 0.7 s, so the second claims what the first has not yet sent.
+    const sender = () =>
+      createOutboxSender({
+        db: stack.db,
+        logger: createLogger("gateway", "silent"),
+        config: stack.config,
+        transports: { EMAIL: slow, SMS: slow },
+        batchSize: 4,
+        leaseSeconds: 1,
+      });
+    await Promise.all([
+      sender().runOnce(),
+      new Promise((resolve) => setTimeout(resolve, 1200)).then(() => sender().runOnce()),
+    ]);
+    const ourDeliveries = deliveries.filter((id) => ours.has(id));
+    expect(ourDeliveries.sort()).toEqual([...ours].sort());
+  });
+
+  it("sends one-time codes ahead of notices queued before them", async () => {
+    const account = await createTestAccount(stack);
+    const notice = await stack.db.outboxMessage.create({
+      data: {
+        accountId: account.accountId,
+        channel: "EMAIL",
+        recipient: account.email,
+        kind: "test-notice",
+        subject: "A notice",
+        body: "Queued first.",
+        containsSecret: false,
+      },
+    });
+    await recoveryMessages(account);
+    await first(account);
+    const order: string[] = [];
+    const record: Transport = {
+      name: "record",
+      deliver: async (message) => void order.push(message.kind),
+    };
+    await senderFor([], { transports: { EMAIL: record, SMS: record }, batchSize: 1 }).runOnce();
+    expect(order).toEqual(["root-recovery-code"]);
+    expect(
+      (await stack.db.outboxMessage.findUniqueOrThrow({ where: { id: notice.id } })).sentAt,
+    ).toBeNull();
   });
 });
 
