@@ -45,6 +45,11 @@ const WorkerSchema = z.object({
   /** Port for /metrics, /health and /readiness; 0 disables the listener. */
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   /**
+   * Address the probe listener binds: loopback by default, like the gateway's HOST, since it
+   * is unauthenticated; `0.0.0.0` (or `::`) where an orchestrator probes the worker from outside.
+   */
+  WORKER_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  /**
    * Overrides of the verification policy as JSON, e.g. `{"enrolRadius":20,"pairFree":5}`; the
    * names and defaults are those of worker/verify/policy.ts. Unknown names are refused.
    */

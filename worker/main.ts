@@ -70,13 +70,22 @@ async function main(): Promise<void> {
   let ready = true;
   const probes =
     config.WORKER_METRICS_PORT > 0
-      ? await listenForProbes(config.WORKER_METRICS_PORT, registry, () =>
-          // Without Redis it takes no request at all, whatever its own state.
-          !ready ? "stopping" : redisReachable(redis) ? "ready" : "redis unavailable",
+      ? await listenForProbes(
+          config.WORKER_METRICS_PORT,
+          registry,
+          () =>
+            // Without Redis it takes no request at all, whatever its own state.
+            !ready ? "stopping" : redisReachable(redis) ? "ready" : "redis unavailable",
+          config.WORKER_METRICS_HOST,
         )
       : undefined;
   logger.info(
-    { workerId: worker.workerId, keyIds: keyring.keyIds, metricsPort: config.WORKER_METRICS_PORT },
+    {
+      workerId: worker.workerId,
+      keyIds: keyring.keyIds,
+      metricsPort: config.WORKER_METRICS_PORT,
+      metricsHost: config.WORKER_METRICS_HOST,
+    },
     "auth worker running",
   );
 

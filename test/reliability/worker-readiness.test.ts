@@ -3,6 +3,7 @@
  * a real worker process on a throwaway redis-server, which the test stops and starts again.
  */
 import { randomUUID } from "node:crypto";
+import { networkInterfaces } from "node:os";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanUpAll, spawnWorker, startRedisServer } from "../support/throwaway";
 import { testKeyringSpec } from "../support/workers";
@@ -45,5 +46,25 @@ describe("a worker's readiness", () => {
     expect((await fetch(`http://127.0.0.1:${worker.metricsPort}/health`)).status).toBe(200);
     await redis.start();
     expect(await settlesOn(worker.metricsPort, "200 ready")).toBe("200 ready");
+  });
+
+  it("listens on loopback only unless told otherwise: its probes are unauthenticated", async () => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address && address.family === "IPv4" && !address.internal)?.address;
+    const redis = await startRedisServer();
+    const worker = await spawnWorker({
+      redisUrl: redis.url,
+      prefix: `bind-${randomUUID().slice(0, 8)}`,
+      keyringSpec: testKeyringSpec(),
+      logs: [],
+    });
+    expect(await readiness(worker.metricsPort)).toBe("200 ready");
+    expect(external, "this machine has a non-loopback IPv4 address to try").toBeDefined();
+    const fromOutside = await fetch(`http://${external}:${worker.metricsPort}/metrics`).then(
+      (response) => response.status,
+      () => "refused",
+    );
+    expect(fromOutside).toBe("refused");
   });
 });
