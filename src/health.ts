@@ -1,18 +1,9 @@
+import { withTimeout } from "./common/deadline";
 import type { Services } from "./services";
 
 export interface ReadinessReport {
   ready: boolean;
   checks: { postgres: boolean; redis: boolean; worker: boolean };
-}
-
-function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Logger } from "pino";
 import { createScriptRunner, loadScript, type ScriptRunner } from "../../worker/lua/scripts";
 import type { AnyRedis } from "../../worker/redis-connection";
 import { rateLimited, serviceUnavailable } from "../errors";
+import { withTimeout } from "./deadline";
 
 export interface Budget {
   /** What it counts, as metrics name it: `password_per_source`, `recovery_per_phone`… */
@@ -93,18 +94,15 @@ export class RedisBudgets {
 
   private async run(budget: Budget, op: [string, number?]): Promise<number[]> {
     const [name, windowEnd] = op;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const reply = await Promise.race([
+      const reply = await withTimeout(
         this.scripts.run(
           this.script,
           [budget.key],
           [name, budget.limit, budget.windowSeconds, windowEnd ?? ""],
         ),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("deadline")), this.deadlineMs);
-        }),
-      ]);
+        this.deadlineMs,
+      );
       return (reply as unknown[]).map(Number);
     } catch (error) {
       this.logger.warn(
@@ -112,8 +110,6 @@ export class RedisBudgets {
         "Redis budget unavailable",
       );
       throw serviceUnavailable();
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

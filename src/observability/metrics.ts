@@ -6,6 +6,7 @@
  *
  * Nothing here ever carries a code, a seed or a token: only names, outcomes and timings.
  */
+import { withTimeout } from "../common/deadline";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import {
   CONSUMER_GROUP,
@@ -28,6 +29,8 @@ export interface GatewayMetricsOptions {
     prefix: string;
     /** A worker whose heartbeat is this recent counts as live. Default 10 000 ms. */
     livenessMs?: number;
+    /** How long a scrape waits for each queue read before reporting it unknown (NaN). */
+    readTimeoutMs?: number;
   };
   /** Distinct operation labels (first root fields) given their own latency series. Default 100. */
   maxOperationNames?: number;
@@ -131,6 +134,7 @@ function registerQueueGauges(
 ): void {
   const { redis, prefix } = queue;
   const livenessMs = queue.livenessMs ?? 10_000;
+  const readTimeoutMs = queue.readTimeoutMs ?? 1000;
   const { requests } = transportKeys(prefix);
   const gauge = (name: string, help: string, read: () => Promise<number>) =>
     new Gauge({
@@ -138,8 +142,9 @@ function registerQueueGauges(
       help,
       registers: [registry],
       async collect() {
-        // Redis unreachable: unknown this scrape; the gateway's /ready says why.
-        this.set(await read().catch(() => NaN));
+        // Redis unreachable or stalled: unknown this scrape, and the rest of the scrape still
+        // answers in time; the gateway's /ready says why.
+        this.set(await withTimeout(read(), readTimeoutMs).catch(() => NaN));
       },
     });
   gauge("mfa_worker_queue_length", "Entries in the auth worker request stream (XLEN)", () =>
