@@ -124,6 +124,8 @@ const GatewayConfigSchema = z.object({
   ROOT_RECOVERY_SENDS_PER_SOURCE: int(1, 100_000).default(10),
   /** Length of those windows. */
   ROOT_RECOVERY_SEND_WINDOW_SECONDS: int(60, 30 * 24 * 3600).default(24 * 3600),
+  /** New sets of recovery codes one user may generate per hour (each one mails a notice). */
+  RECOVERY_CODE_SETS_PER_HOUR: int(1, 10_000).default(5),
   /** Life of the session a completed root recovery gives (it may only replace root's device). */
   RECOVERY_SESSION_TTL_SECONDS: int(60, 3600).default(900),
 

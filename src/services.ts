@@ -80,7 +80,13 @@ export function createServices(deps: {
   const codeVerification = new CodeVerificationService(db, deps.worker, deps.logger);
   const mfaDevices = new MfaDeviceService(db, deps.worker, audit, users, config, deps.logger);
   const mfaFailures = new MfaFailureService(db, config.MFA_FAILURE_NOTIFY_EVERY);
-  const recoveryCodes = new RecoveryCodeService(db, audit, config.RECOVERY_CODE_PEPPER);
+  const recoveryCodes = new RecoveryCodeService(
+    db,
+    audit,
+    config.RECOVERY_CODE_PEPPER,
+    budgets,
+    config.RECOVERY_CODE_SETS_PER_HOUR,
+  );
   const mfaChallenges = new MfaChallengeService(
     db,
     sessions,

@@ -83,6 +83,14 @@ export class RedisBudgets {
   }
 
   /**
+   * Claims one from each budget and counts it at once, for things that are never given back
+   * (a message queued, a set of codes made); throws RATE_LIMITED as `claim` does.
+   */
+  async spend(budgets: Budget[]): Promise<void> {
+    await this.settle(await this.claim(budgets), "count");
+  }
+
+  /**
    * Settles claims. Best effort: a claim left unsettled holds its place until its window ends,
    * which only over-counts, the safe direction.
    */

@@ -6,6 +6,7 @@
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { AuditService } from "../audit/audit.service";
+import type { RedisBudgets } from "../common/redis-budgets";
 import { canManageRootDevice } from "../auth/access";
 import { badInput, forbidden, unauthenticated } from "../errors";
 import { recoveryCodesGeneratedNotice } from "../notifications/messages";
@@ -31,6 +32,9 @@ export class RecoveryCodeService {
     private readonly db: Db,
     private readonly audit: AuditService,
     private readonly pepper: string,
+    private readonly budgets: RedisBudgets,
+    /** New sets one user may make per hour; each mails a notice, which must not become a flood. */
+    private readonly setsPerHour: number,
   ) {}
 
   /**
@@ -47,6 +51,14 @@ export class RecoveryCodeService {
     if (devices === 0) {
       throw badInput("Recovery codes need an enabled MFA device; enable one first.");
     }
+    await this.budgets.spend([
+      this.budgets.budget(
+        "recovery_code_sets_per_user",
+        [principal.userId],
+        this.setsPerHour,
+        3600,
+      ),
+    ]);
     const codes = Array.from({ length: RECOVERY_CODES_PER_SET }, newRecoveryCode);
     const generatedAt = new Date();
     await this.db.$transaction(async (tx) => {

@@ -53,7 +53,8 @@ export class RecoverySendGuard {
     const recipient = (name: string, address: string) =>
       this.budgets.budget(name, [address, ...owner], perRecipient, windowSeconds);
     try {
-      const claims = await this.budgets.claim([
+      // Counted at once: the messages are about to be queued, and a send is never given back.
+      await this.budgets.spend([
         this.budgets.budget(
           "recovery_per_source",
           [sourceBucket(sourceIp)],
@@ -63,8 +64,6 @@ export class RecoverySendGuard {
         recipient("recovery_per_email", target.email.trim().toLowerCase()),
         recipient("recovery_per_phone", target.phone),
       ]);
-      // Counted at once: the messages are about to be queued, and a send is never given back.
-      await this.budgets.settle(claims, "count");
       return 0;
     } catch (error) {
       if (error instanceof ApiError && error.code === ErrorCode.RATE_LIMITED) {

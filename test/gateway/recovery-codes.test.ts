@@ -15,6 +15,7 @@ import {
   enrolForSignIn,
   from,
   generateRecoveryCodes,
+  GENERATE_RECOVERY_CODES,
   mfaSession,
   outboxOf,
   passwordSession,
@@ -112,13 +113,27 @@ describe("generating recovery codes", () => {
 
   it("keeps one set of ten when several new sets are asked for at once", async () => {
     const { token, user } = await userWithCodes();
+    // Four more, so the five sets of the hour allowed are all used.
     const sets = await Promise.all(
-      Array.from({ length: 6 }, () => generateRecoveryCodes(stack, token)),
+      Array.from({ length: 4 }, () => generateRecoveryCodes(stack, token)),
     );
     expect(sets.every((set) => set.length === 10)).toBe(true);
     const stored = await stack.db.recoveryCode.findMany({ where: { userId: user.id } });
     expect(stored).toHaveLength(10);
     expect(await remainingOf(token)).toBe(10);
+  });
+
+  it("makes at most five sets an hour per user, so its notices cannot flood a mailbox", async () => {
+    const { account, token, user } = await userWithCodes();
+    for (let i = 0; i < 4; i++) await generateRecoveryCodes(stack, token);
+    const before = await stack.db.recoveryCode.findMany({ where: { userId: user.id } });
+    const refused = await stack.gql(GENERATE_RECOVERY_CODES, {}, token);
+    expect(errorCode(refused)).toBe("RATE_LIMITED");
+    expect(Number(refused.errors![0]!.extensions!.retryAfterSeconds)).toBeGreaterThan(3000);
+    // The refused call changed nothing: the last set stands, and no sixth notice was queued.
+    const after = await stack.db.recoveryCode.findMany({ where: { userId: user.id } });
+    expect(after.map((c) => c.codeHash).sort()).toEqual(before.map((c) => c.codeHash).sort());
+    expect(await outboxOf(stack, account.accountId, "recovery-codes-generated")).toHaveLength(5);
   });
 
   it("tells the user a new set was made, without the codes", async () => {
