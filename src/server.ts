@@ -18,6 +18,7 @@ import { clientAddress } from "./common/source-bucket";
 import { formatError } from "./errors";
 import { createEntityLoaders } from "./federation/entity-loaders";
 import { EntityReferenceService } from "./federation/entity-reference.service";
+import { createGraphiQLHandler } from "./http/graphiql";
 import { httpErrorHandler } from "./http/http-errors";
 import { corsFor } from "./http/cors";
 import { documentSizeLimit } from "./http/document-limit";
@@ -28,7 +29,6 @@ import { useRequestMetrics } from "./observability/use-request-metrics";
 import { useAliasLimit } from "./plugins/use-alias-limit";
 import { useCostLimit } from "./plugins/use-cost-limit";
 import { useDepthLimit } from "./plugins/use-depth-limit";
-import { useGraphiQL } from "./plugins/use-graphiql";
 import { useDatabaseErrorStatus } from "./plugins/use-database-error-status";
 import { noSubscriptions } from "./plugins/no-subscriptions";
 import { useOneTimeResultsAlone } from "./plugins/use-one-time-results-alone";
@@ -92,8 +92,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       ),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      // Apollo's own landing pages load from a CDN; ours is local, or there is none.
-      config.GRAPHQL_IDE ? useGraphiQL() : ApolloServerPluginLandingPageDisabled(),
+      // Apollo's own landing pages load from a CDN; ours (below) is local, or there is none.
+      ApolloServerPluginLandingPageDisabled(),
       // Federated traces (ftv1) are for Apollo's hosted usage reporting, which this does not use;
       // off, no caller can ask for per-field timings of the gateway's work.
       ApolloServerPluginInlineTraceDisabled(),
@@ -128,6 +128,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   }
 
   const refused = metrics.refused;
+  if (config.GRAPHQL_IDE) app.get("/graphql", await createGraphiQLHandler());
   app.use(
     "/graphql",
     corsFor(config.CORS_ORIGINS),

@@ -4,6 +4,8 @@
  * work with no internet at all, so the browser test blocks every request that is not to the
  * gateway and asserts none was even attempted.
  */
+import { get } from "node:http";
+import { gunzipSync } from "node:zlib";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Locator } from "playwright-core";
@@ -59,6 +61,35 @@ describe("the IDE page", () => {
     expect(html).toContain("query Me");
     expect(html).toContain("mutation SignIn");
     expect(html).toContain("Bearer <session token>");
+  });
+
+  it("keeps out of other sites' frames and says where it may load from and connect to", async () => {
+    const res = await getHtml(stack.url);
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    const policy = res.headers.get("content-security-policy") ?? "";
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).toContain("connect-src 'self'");
+    expect(policy).toContain("default-src 'self'");
+  });
+
+  it("is sent gzipped to clients that take gzip, as the same page", async () => {
+    const plain = Buffer.from(await (await getHtml(stack.url)).arrayBuffer());
+    // node:http, not fetch: fetch would inflate the body and hide how it travelled.
+    const { encoding, body } = await new Promise<{ encoding?: string; body: Buffer }>(
+      (resolve, reject) => {
+        get(stack.url, { headers: { accept: "text/html", "accept-encoding": "gzip" } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () =>
+            resolve({ encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }),
+          );
+        }).on("error", reject);
+      },
+    );
+    expect(encoding).toBe("gzip");
+    expect(body.length).toBeLessThan(plain.length / 2);
+    expect(gunzipSync(body).equals(plain)).toBe(true);
   });
 
   it("loads nothing from elsewhere: no CDN, no remote script, style or font", async () => {

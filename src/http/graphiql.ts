@@ -2,9 +2,15 @@
  * GraphiQL, served by the gateway itself from local npm assets: @graphql-yoga/render-graphiql
  * renders one self-contained page (GraphiQL with its schema explorer, scripts, styles and editor
  * workers inlined), so the IDE works with no internet and loads nothing from a CDN. Apollo's
- * own landing pages load from a CDN, which is why this plugin replaces them.
+ * own landing pages load from a CDN, which is why the gateway turns them off and serves this.
+ *
+ * The page is about 9 MB. It is rendered once, into one Buffer and one gzipped Buffer that
+ * every response shares: handing Apollo the string made a fresh 9 MB copy per response, held
+ * until the client had read it (60 slow readers held 530 MB). It is sent with headers that
+ * keep it out of other sites' frames and pin where it may load from and connect to.
  */
-import type { ApolloServerPlugin } from "@apollo/server";
+import { gzipSync } from "node:zlib";
+import type { RequestHandler } from "express";
 
 /**
  * Loaded on first use, not at import: the renderer is a ~9 MB module whose parsed source costs
@@ -84,31 +90,59 @@ export interface GraphiQLOptions {
 }
 
 /**
- * Apollo landing-page plugin: a browser's GET on the GraphQL path with `Accept: text/html`
- * gets the IDE. The page (about 9 MB) is rendered once, when the server starts.
+ * Everything the page needs is inline or its own origin: scripts and styles inline, editor
+ * workers from blob: URLs, operations to the gateway itself.
  */
-export function useGraphiQL({
+const SECURITY_HEADERS = {
+  "content-security-policy": [
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join("; "),
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
+/**
+ * Express handler for GET on the GraphQL path: a browser (preferring text/html to JSON) gets
+ * the IDE; anything else goes on to the GraphQL endpoint.
+ */
+export async function createGraphiQLHandler({
   endpoint = "/graphql",
   title = "Virtual MFA",
   tabs = EXAMPLE_TABS,
   headers = PLACEHOLDER_HEADERS,
-}: GraphiQLOptions = {}): ApolloServerPlugin {
-  return {
-    async serverWillStart() {
-      const renderGraphiQL = await loadRenderer();
-      const html = renderGraphiQL({
-        endpoint,
-        title,
-        defaultTabs: tabs.map((tab) => ({ ...tab, headers })),
-        headers,
-        // A session token is a credential; keep it out of the browser's storage.
-        shouldPersistHeaders: false,
-      });
-      return {
-        async renderLandingPage() {
-          return { html };
-        },
-      };
-    },
+}: GraphiQLOptions = {}): Promise<RequestHandler> {
+  const renderGraphiQL = await loadRenderer();
+  const page = Buffer.from(
+    renderGraphiQL({
+      endpoint,
+      title,
+      defaultTabs: tabs.map((tab) => ({ ...tab, headers })),
+      headers,
+      // A session token is a credential; keep it out of the browser's storage.
+      shouldPersistHeaders: false,
+    }),
+  );
+  const gzipped = gzipSync(page);
+  return (req, res, next) => {
+    if (req.accepts(["application/json", "text/html"]) !== "text/html") return next();
+    const gzip = req.acceptsEncodings(["gzip", "identity"]) === "gzip";
+    res.set({
+      ...SECURITY_HEADERS,
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-cache",
+      vary: "accept, accept-encoding",
+      ...(gzip ? { "content-encoding": "gzip" } : {}),
+    });
+    res.end(gzip ? gzipped : page);
   };
 }
