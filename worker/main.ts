@@ -19,6 +19,8 @@ import { parseKeyring } from "./seal/keyring";
 import { createWorker } from "./worker";
 
 const DRAIN_TIMEOUT_MS = 5000;
+/** Heartbeats go every second; this long without one Redis accepted means it is stalled. */
+const HEARTBEAT_SILENCE_MS = 5000;
 /** Past the drain, closing the listener and Redis should take moments; give them this. */
 const SHUTDOWN_SLACK_MS = 5000;
 
@@ -73,9 +75,14 @@ async function main(): Promise<void> {
       ? await listenForProbes(
           config.WORKER_METRICS_PORT,
           registry,
-          () =>
-            // Without Redis it takes no request at all, whatever its own state.
-            !ready ? "stopping" : redisReachable(redis) ? "ready" : "redis unavailable",
+          () => {
+            // Without Redis it takes no request at all, whatever its own state; a Redis that
+            // is connected but stalled shows as heartbeats it no longer accepts.
+            if (!ready) return "stopping";
+            if (!redisReachable(redis)) return "redis unavailable";
+            const silentMs = Date.now() - worker.lastHeartbeatAt();
+            return silentMs > HEARTBEAT_SILENCE_MS ? "redis unresponsive" : "ready";
+          },
           config.WORKER_METRICS_HOST,
         )
       : undefined;

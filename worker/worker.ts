@@ -69,6 +69,8 @@ export interface Worker {
   start(): Promise<void>;
   /** Stops taking requests, drains in-flight ones, removes the heartbeat. Leaves Redis open. */
   stop(): Promise<void>;
+  /** Local epoch ms of the last heartbeat Redis accepted (0 before the first). */
+  lastHeartbeatAt(): number;
 }
 
 export function createWorker(deps: WorkerDeps): Worker {
@@ -107,6 +109,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   return {
     workerId,
     start: () => consumer.start(),
+    lastHeartbeatAt: () => consumer.lastHeartbeatAt(),
     async stop() {
       const { drained, abandoned } = await consumer.stop(deps.drainTimeoutMs);
       logger.info({ workerId, drained, abandoned }, "worker stopped");

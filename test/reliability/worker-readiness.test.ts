@@ -2,6 +2,7 @@
  * A worker's /readiness says whether it can take requests, and without Redis it can take none:
  * a real worker process on a throwaway redis-server, which the test stops and starts again.
  */
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { networkInterfaces } from "node:os";
 import { afterAll, describe, expect, it } from "vitest";
@@ -47,6 +48,23 @@ describe("a worker's readiness", () => {
     await redis.start();
     expect(await settlesOn(worker.metricsPort, "200 ready")).toBe("200 ready");
   });
+
+  it("is 503 while its Redis is connected but stalled, and ready again once it answers", async () => {
+    const redis = await startRedisServer();
+    const worker = await spawnWorker({
+      redisUrl: redis.url,
+      prefix: `stall-${randomUUID().slice(0, 8)}`,
+      keyringSpec: testKeyringSpec(),
+      logs: [],
+    });
+    expect(await readiness(worker.metricsPort)).toBe("200 ready");
+    // Every client is held for 10 s; the connection stays up, so only the silence shows.
+    spawnSync("redis-cli", ["-p", String(redis.port), "client", "pause", "10000", "all"]);
+    expect(await settlesOn(worker.metricsPort, "503 redis unresponsive")).toBe(
+      "503 redis unresponsive",
+    );
+    expect(await settlesOn(worker.metricsPort, "200 ready", 20_000)).toBe("200 ready");
+  }, 40_000);
 
   it("listens on loopback only unless told otherwise: its probes are unauthenticated", async () => {
     const external = Object.values(networkInterfaces())

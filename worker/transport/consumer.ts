@@ -73,6 +73,11 @@ export interface StreamConsumerOptions {
 
 export interface StreamConsumer {
   start(): Promise<void>;
+  /**
+   * Local epoch ms of the last heartbeat Redis accepted, 0 before the first. A Redis that is
+   * connected but stalled accepts none, which a connection state cannot show.
+   */
+  lastHeartbeatAt(): number;
   /** Stops reading, drains in-flight requests for up to `drainTimeoutMs`, removes the heartbeat. */
   stop(drainTimeoutMs?: number): Promise<{ drained: boolean; abandoned: number }>;
 }
@@ -108,11 +113,13 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
     }
   }
 
+  let lastBeatAt = 0;
   async function beat(): Promise<void> {
     await clock.sync();
     const now = clock.now();
     await redis.zAdd(keys.workers, { score: now, value: consumerId });
     await redis.zRemRangeByScore(keys.workers, "-inf", now - HEARTBEAT_RETENTION_MS);
+    lastBeatAt = Date.now();
   }
 
   function admit(entry: StreamEntry): void {
@@ -273,6 +280,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
   }
 
   return {
+    lastHeartbeatAt: () => lastBeatAt,
     async start() {
       if (reader || stopSignal.signal.aborted) throw new Error("a consumer starts once");
       await ensureGroup();
