@@ -62,13 +62,10 @@ export function createServices(deps: {
   metrics?: Pick<GatewayMetrics, "budgetRefusals">;
 }): Services {
   const { config, db } = deps;
-  const budgets = new RedisBudgets(
-    deps.redis,
-    config.REDIS_PREFIX,
-    deps.logger,
-    config.WORKER_DEADLINE_MS,
-    (budget) => deps.metrics?.budgetRefusals.inc({ budget }),
-  );
+  const budgets = new RedisBudgets(deps.redis, config.REDIS_PREFIX, deps.logger, {
+    deadlineMs: config.WORKER_DEADLINE_MS,
+    onRefused: (budget) => deps.metrics?.budgetRefusals.inc({ budget }),
+  });
   const passwordAttempts = new PasswordAttemptGuard(budgets, {
     perUserAndSource: config.PASSWORD_FAILURES_PER_USER_AND_SOURCE,
     perSource: config.PASSWORD_FAILURES_PER_SOURCE,

@@ -11,10 +11,10 @@
  * gets SERVICE_UNAVAILABLE and nothing is checked or sent (fail closed). A claim that lands
  * after its deadline holds its place until its window ends: an over-count, the safe direction.
  */
-import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { createScriptRunner, loadScript, type ScriptRunner } from "../../worker/lua/scripts";
 import type { AnyRedis } from "../../worker/redis-connection";
+import { hashSource } from "../../worker/verify/verifier";
 import { rateLimited, serviceUnavailable } from "../errors";
 import { withTimeout } from "./deadline";
 
@@ -41,16 +41,23 @@ export class RedisBudgets {
   private readonly scripts: ScriptRunner;
   private readonly script = loadScript("attempt-budget");
 
+  private readonly deadlineMs: number;
+  private readonly onRefused: (budgetName: string) => void;
+
   constructor(
     redis: AnyRedis,
     private readonly prefix: string,
     private readonly logger: Pick<Logger, "warn">,
-    /** A stalled Redis answers SERVICE_UNAVAILABLE after this long, as the worker client does. */
-    private readonly deadlineMs = 3000,
-    /** Told of every refusal, with the full budget's name, for metrics. */
-    private readonly onRefused: (budgetName: string) => void = () => {},
+    options: {
+      /** A stalled Redis answers SERVICE_UNAVAILABLE after this long (default 3000 ms). */
+      deadlineMs?: number;
+      /** Told of every refusal, with the full budget's name, for metrics. */
+      onRefused?: (budgetName: string) => void;
+    } = {},
   ) {
     this.scripts = createScriptRunner(redis);
+    this.deadlineMs = options.deadlineMs ?? 3000;
+    this.onRefused = options.onRefused ?? (() => {});
   }
 
   /**
@@ -58,8 +65,8 @@ export class RedisBudgets {
    * reveal nor are shaped by what a client sent; the hash is the key's Cluster hash tag.
    */
   budget(name: string, parts: string[], limit: number, windowSeconds: number): Budget {
-    const digest = createHash("sha256").update(parts.join("\0"), "utf8").digest("hex");
-    const key = `${this.prefix}:{${name}:${digest.slice(0, 32)}}:budget`;
+    // The worker hashes its sources the same way, for the same reasons.
+    const key = `${this.prefix}:{${name}:${hashSource(parts.join("\0"))}}:budget`;
     return { name, key, limit, windowSeconds };
   }
 
@@ -71,7 +78,7 @@ export class RedisBudgets {
   async claim(budgets: Budget[]): Promise<Claim[]> {
     const claims: Claim[] = [];
     for (const budget of budgets) {
-      const [allowed, detail] = await this.run(budget, ["claim"]);
+      const [allowed, detail] = await this.run(budget, "claim");
       if (allowed !== 1) {
         this.onRefused(budget.name);
         await this.settle(claims, "release");
@@ -96,18 +103,22 @@ export class RedisBudgets {
    */
   async settle(claims: Claim[], how: Settlement): Promise<void> {
     await Promise.all(
-      claims.map((claim) => this.run(claim.budget, [how, claim.windowEnd]).catch(() => undefined)),
+      claims.map((claim) => this.run(claim.budget, how, claim.windowEnd).catch(() => undefined)),
     );
   }
 
-  private async run(budget: Budget, op: [string, number?]): Promise<number[]> {
-    const [name, windowEnd] = op;
+  /** Runs `op` on the budget's script; `windowEnd` is a settled claim's window. */
+  private async run(
+    budget: Budget,
+    op: "claim" | Settlement,
+    windowEnd?: number,
+  ): Promise<number[]> {
     try {
       const reply = await withTimeout(
         this.scripts.run(
           this.script,
           [budget.key],
-          [name, budget.limit, budget.windowSeconds, windowEnd ?? ""],
+          [op, budget.limit, budget.windowSeconds, windowEnd ?? ""],
         ),
         this.deadlineMs,
       );

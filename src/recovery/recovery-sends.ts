@@ -26,9 +26,10 @@ export interface RecoverySendLimits {
   newAccountDays: number;
 }
 
+/** The account whose root is recovered, as its row holds it (email already lower-cased). */
 export interface RecoveryTarget {
   accountId: string;
-  accountCreatedAt: Date;
+  createdAt: Date;
   email: string;
   phone: string;
 }
@@ -48,7 +49,7 @@ export class RecoverySendGuard {
    */
   async claim(sourceIp: string, target: RecoveryTarget, now: Date): Promise<number> {
     const { perRecipient, perSource, windowSeconds, newAccountDays } = this.limits;
-    const isNew = now.getTime() - target.accountCreatedAt.getTime() < newAccountDays * DAY_MS;
+    const isNew = now.getTime() - target.createdAt.getTime() < newAccountDays * DAY_MS;
     const owner = isNew ? [] : [target.accountId];
     const recipient = (name: string, address: string) =>
       this.budgets.budget(name, [address, ...owner], perRecipient, windowSeconds);
@@ -61,7 +62,7 @@ export class RecoverySendGuard {
           perSource,
           windowSeconds,
         ),
-        recipient("recovery_per_email", target.email.trim().toLowerCase()),
+        recipient("recovery_per_email", target.email),
         recipient("recovery_per_phone", target.phone),
       ]);
       return 0;

@@ -126,7 +126,7 @@ export class RootRecoveryService {
       if (wait > 0) return { started: false as const, retryAfterSeconds: Math.ceil(wait / 1000) };
       const sendWait = await this.sends.claim(
         meta.sourceIp,
-        { accountId: root.accountId, accountCreatedAt: account.createdAt, ...account },
+        { accountId: root.accountId, ...account },
         now,
       );
       if (sendWait > 0) return { started: false as const, retryAfterSeconds: sendWait };

@@ -89,7 +89,7 @@ describe("attempt budgets", () => {
     const server = await startRedisServer();
     const stalled = (await connectRedis({ url: server.url })) as SingleRedis;
     try {
-      const own = new RedisBudgets(stalled, prefix, pino({ level: "silent" }), 200);
+      const own = new RedisBudgets(stalled, prefix, pino({ level: "silent" }), { deadlineMs: 200 });
       await stalled.sendCommand(["CLIENT", "PAUSE", "3000", "ALL"]);
       // Without the deadline the claim would wait out the pause and then go through.
       await expect(own.claim([own.budget("test", ["x"], 5, 60)])).rejects.toMatchObject({

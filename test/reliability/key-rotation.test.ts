@@ -40,6 +40,16 @@ async function replaceWorkers(keyringSpec: string) {
   await Promise.all(old.map((w) => w.stop()));
 }
 
+/** `npm run reseal`'s work, through a worker client of its own, as the script runs it. */
+async function reseal() {
+  const worker = createWorkerClient({ redis: stack.redis, prefix: stack.prefix, deadlineMs: 5000 });
+  try {
+    return await resealAllDevices(stack.db, worker);
+  } finally {
+    await worker.close();
+  }
+}
+
 async function stepUpEach(devices: { token: string; device: EnrolledDevice }[]) {
   const outcomes: string[] = [];
   for (const { token, device } of devices) {
@@ -72,13 +82,7 @@ describe("rotating the sealing key", () => {
     );
 
     await replaceWorkers(`${NEW},${OLD}`);
-    const worker = createWorkerClient({
-      redis: stack.redis,
-      prefix: stack.prefix,
-      deadlineMs: 5000,
-    });
-    const report = await resealAllDevices(stack.db, worker);
-    await worker.close();
+    const report = await reseal();
     const rows = await stack.db.virtualMfaDevice.findMany();
     expect(report).toMatchObject({ scanned: rows.length, resealed: rows.length });
     expect(new Set(rows.map((d) => d.keyId))).toEqual(new Set(["new-key"]));
@@ -106,13 +110,7 @@ describe("rotating the sealing key", () => {
       where: { id: first!.id },
       data: { sealedSeed: "AAAAAAAA" },
     });
-    const worker = createWorkerClient({
-      redis: stack.redis,
-      prefix: stack.prefix,
-      deadlineMs: 5000,
-    });
-    const report = await resealAllDevices(stack.db, worker);
-    await worker.close();
+    const report = await reseal();
     expect(report.failed).toEqual([{ serialNumber: first!.serialNumber, reason: "UNSEAL_FAILED" }]);
     expect(report.resealed).toBe(rest.length);
     expect(report.devicesByKeyId).toEqual({ "new-key": rest.length + 1 });

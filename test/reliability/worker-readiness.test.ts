@@ -29,15 +29,21 @@ async function settlesOn(port: number, expected: string, timeoutMs = 15_000): Pr
   return last;
 }
 
+/** A real worker process on a throwaway redis-server that the test may stop or freeze. */
+async function workerOnItsOwnRedis() {
+  const redis = await startRedisServer();
+  const worker = await spawnWorker({
+    redisUrl: redis.url,
+    prefix: `probe-${randomUUID().slice(0, 8)}`,
+    keyringSpec: testKeyringSpec(),
+    logs: [],
+  });
+  return { redis, worker };
+}
+
 describe("a worker's readiness", () => {
   it("is 503 while its Redis is down, and ready again once Redis is back", async () => {
-    const redis = await startRedisServer();
-    const worker = await spawnWorker({
-      redisUrl: redis.url,
-      prefix: `ready-${randomUUID().slice(0, 8)}`,
-      keyringSpec: testKeyringSpec(),
-      logs: [],
-    });
+    const { redis, worker } = await workerOnItsOwnRedis();
     expect(await readiness(worker.metricsPort)).toBe("200 ready");
     await redis.kill();
     expect(await settlesOn(worker.metricsPort, "503 redis unavailable")).toBe(
@@ -50,13 +56,7 @@ describe("a worker's readiness", () => {
   });
 
   it("is 503 while its Redis is connected but stalled, and ready again once it answers", async () => {
-    const redis = await startRedisServer();
-    const worker = await spawnWorker({
-      redisUrl: redis.url,
-      prefix: `stall-${randomUUID().slice(0, 8)}`,
-      keyringSpec: testKeyringSpec(),
-      logs: [],
-    });
+    const { redis, worker } = await workerOnItsOwnRedis();
     expect(await readiness(worker.metricsPort)).toBe("200 ready");
     // Every client is held for 10 s; the connection stays up, so only the silence shows.
     spawnSync("redis-cli", ["-p", String(redis.port), "client", "pause", "10000", "all"]);
@@ -70,13 +70,7 @@ describe("a worker's readiness", () => {
     const external = Object.values(networkInterfaces())
       .flat()
       .find((address) => address && address.family === "IPv4" && !address.internal)?.address;
-    const redis = await startRedisServer();
-    const worker = await spawnWorker({
-      redisUrl: redis.url,
-      prefix: `bind-${randomUUID().slice(0, 8)}`,
-      keyringSpec: testKeyringSpec(),
-      logs: [],
-    });
+    const { worker } = await workerOnItsOwnRedis();
     expect(await readiness(worker.metricsPort)).toBe("200 ready");
     expect(external, "this machine has a non-loopback IPv4 address to try").toBeDefined();
     const fromOutside = await fetch(`http://${external}:${worker.metricsPort}/metrics`).then(
