@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { createCluster } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeviceState } from "../../worker/protocol";
-import { createScriptRunner } from "../../worker/lua/scripts";
+import { createScriptRunner, type ScriptRunner } from "../../worker/lua/scripts";
 import { provisionSeed } from "../../worker/provision";
 import { generateKeyringSpec, parseKeyring } from "../../worker/seal/keyring";
 import { base32Decode } from "../../worker/totp/base32";
@@ -123,15 +123,37 @@ afterAll(async () => {
 const keyring = parseKeyring(generateKeyringSpec("cluster"));
 
 /** A verifier on the cluster with its own key prefix; the whole cluster is discarded afterwards. */
-function setup(policy = {}) {
-  const prefix = `test-cluster-${randomUUID()}`;
+function setup(policy = {}, prefix = `test-cluster-${randomUUID()}`, scripts?: ScriptRunner) {
   const verifier = createVerifier({
-    scripts: createScriptRunner(cluster),
+    scripts: scripts ?? createScriptRunner(cluster),
     keyring,
     prefix,
     policy,
   });
   return { prefix, verifier };
+}
+
+/**
+ * Scripts on the cluster that hold back every settlement of a source budget (a call on an
+ * `{s:…}` key other than a claim) until `deliver()`, so a test decides when it lands.
+ */
+function holdingSettlements() {
+  const runner = createScriptRunner(cluster);
+  const held: (() => Promise<unknown>)[] = [];
+  const scripts: ScriptRunner = {
+    singleNode: runner.singleNode,
+    run(script, keys, args) {
+      if (!keys[0]!.includes("{s:") || args[0] === "claim") return runner.run(script, keys, args);
+      return new Promise((resolve, reject) =>
+        held.push(() => runner.run(script, keys, args).then(resolve, reject)),
+      );
+    },
+  };
+  return {
+    scripts,
+    held: () => held.length,
+    deliver: () => Promise.all(held.splice(0).map((send) => send())),
+  };
 }
 
 function device() {
@@ -216,6 +238,86 @@ describe("on a three-master Redis Cluster", () => {
       );
     }
     expect(outcomes).toEqual(["INVALID", "INVALID", "INVALID", "THROTTLED", "THROTTLED"]);
+  });
+
+  it("checks at most sourceBudget of 20 concurrent wrong guesses from one source", async () => {
+    const { verifier } = setup({ sourceBudget: 3, sourceWindowSeconds: 60 });
+    const now = await clusterStep();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, device).map((d) =>
+        verifier.verify(login(d.state, d.code(now - 500), "sprayer"), randomUUID()),
+      ),
+    );
+    const outcomes = results.map((r) => r.outcome);
+    expect(outcomes.filter((o) => o === "INVALID")).toHaveLength(3);
+    expect(outcomes.filter((o) => o === "THROTTLED")).toHaveLength(17);
+  });
+
+  it("counts only failed guesses against a source: a genuine code's claim is given back", async () => {
+    const late = holdingSettlements();
+    const { verifier } = setup(
+      { sourceBudget: 1, sourceWindowSeconds: 60 },
+      undefined,
+      late.scripts,
+    );
+    const now = await clusterStep();
+    const [first, second, third] = Array.from({ length: 3 }, device);
+    const firstId = randomUUID();
+    const accepted = await verifier.verify(login(first!.state, first!.code(now), "nat"), firstId);
+    expect(accepted).toMatchObject({ outcome: "OK" });
+    expect(late.held()).toBe(1);
+    // Only a claim in flight fills the budget, and it settles within moments: retry in 1 s.
+    expect(
+      await verifier.verify(login(second!.state, second!.code(now), "nat"), randomUUID()),
+    ).toEqual({ outcome: "THROTTLED", retryAfterSeconds: 1 });
+    await late.deliver();
+    // Released: the genuine code took nothing from the budget.
+    expect(
+      await verifier.verify(login(second!.state, second!.code(now), "nat"), randomUUID()),
+    ).toMatchObject({ outcome: "OK" });
+    await late.deliver();
+    expect(
+      await verifier.verify(login(third!.state, third!.code(now - 500), "nat"), randomUUID()),
+    ).toEqual({ outcome: "INVALID" });
+    await late.deliver();
+    // Counted: the failure fills the budget for the rest of its window.
+    const refused = await verifier.verify(
+      login(third!.state, third!.code(now), "nat"),
+      randomUUID(),
+    );
+    expect(refused).toMatchObject({ outcome: "THROTTLED" });
+    if (refused.outcome === "THROTTLED") expect(refused.retryAfterSeconds).toBeGreaterThan(1);
+    // A retried request still gets its first answer.
+    expect(await verifier.verify(login(first!.state, first!.code(now), "nat"), firstId)).toEqual(
+      accepted,
+    );
+  });
+
+  it("never lets a claim given back after its window ended make room in the next window", async () => {
+    const late = holdingSettlements();
+    // Two verifiers share one source budget: the first's window lasts 1 s, so its claim ends
+    // long before the second's 60 s window, which the late release must not enlarge.
+    const { prefix, verifier: shortWindow } = setup(
+      { sourceBudget: 2, sourceWindowSeconds: 1 },
+      undefined,
+      late.scripts,
+    );
+    const { verifier } = setup({ sourceBudget: 2, sourceWindowSeconds: 60 }, prefix);
+    const now = await clusterStep();
+    const [owner, ...others] = Array.from({ length: 4 }, device);
+    expect(
+      await shortWindow.verify(login(owner!.state, owner!.code(now), "nat"), randomUUID()),
+    ).toMatchObject({ outcome: "OK" });
+    expect(late.held()).toBe(1);
+    await sleep(1_500);
+    const guess = (d: (typeof others)[number]) =>
+      verifier.verify(login(d.state, d.code(now - 500), "nat"), randomUUID());
+    expect(await guess(others[0]!)).toEqual({ outcome: "INVALID" });
+    expect(await guess(others[1]!)).toEqual({ outcome: "INVALID" });
+    // The first claim's release lands in the second window; were it taken off that window's
+    // count, this third guess would be checked.
+    await late.deliver();
+    expect(await guess(others[2]!)).toMatchObject({ outcome: "THROTTLED" });
   });
 
   it("runs the gateway's password budgets, whose keys fall in many slots, and refuses past the limit", async () => {

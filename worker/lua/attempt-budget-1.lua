@@ -1,7 +1,8 @@
 --[[
   A fixed-window attempt budget that tells checks still in flight from settled ones. The
-  gateway's password limits and recovery-message limits use it (src/common/redis-budgets.ts);
-  the worker's code budgets do not.
+  gateway's password limits and recovery-message limits use it (src/common/redis-budgets.ts),
+  and so does the worker's per-source code budget on Redis Cluster (worker/verify/verifier.ts;
+  on a single Redis verify-3.lua keeps that budget itself).
 
   KEYS[1] budget   a hash: c = attempts counted in the window, p = claims in flight,
                    e = the window's end (ms, Redis clock). The key expires with its window.

@@ -1,6 +1,6 @@
--- The per-source failure budget's two rules, included by source-budget-1.lua and verify-3.lua
--- (scripts.ts pastes this file where a script says `--#include budget.lua`), so the claim on
--- Redis Cluster and the check inside the verify script on a single Redis cannot drift apart.
+-- The per-source failure budget's two rules on a single Redis, included by verify-3.lua
+-- (scripts.ts pastes this file where a script says `--#include budget.lua`). On Redis Cluster
+-- the worker keeps that budget in a key of its own with attempt-budget-1.lua instead.
 
 -- Seconds until the budget at `key` has room again, or nil while it has room (`limit` failures
 -- per `window` seconds). A refusal is not counted.

@@ -38,7 +38,8 @@ export interface ScriptRunner {
 /** The scripts the verifier needs, by role. */
 export interface WorkerScripts {
   verify: LuaScript;
-  sourceBudget: LuaScript;
+  /** The per-source budget on Redis Cluster, where it lives outside the device's slot. */
+  attemptBudget: LuaScript;
   storedResult: LuaScript;
 }
 
@@ -82,7 +83,7 @@ function withIncludes(source: string, dir: string): string {
   );
 }
 
-/** One script of this folder by name, for the gateway's few (attempt-budget-1.lua). */
+/** One script of this folder by name, for the gateway's budgets (attempt-budget-1.lua). */
 export function loadScript(name: string, dir?: string): LuaScript {
   const script = loadScripts(dir).get(name);
   if (!script) throw new Error(`Lua script ${name} is missing`);
@@ -101,7 +102,7 @@ export function loadWorkerScripts(dir?: string): WorkerScripts {
   };
   const scripts = {
     verify: pick("verify"),
-    sourceBudget: pick("source-budget"),
+    attemptBudget: pick("attempt-budget"),
     storedResult: pick("stored-result"),
   };
   if (dir === undefined) cached = scripts;

@@ -14,7 +14,7 @@
   KEYS[3] source budget   <prefix>:{s:<source>}:budget        failures of this source, all devices
                           (on Redis Cluster, where that key lives in another slot, an unused key
                           in the device's slot: the worker claims the budget beforehand with
-                          source-budget-1.lua and passes ARGV[25] = "0")
+                          attempt-budget-1.lua and passes ARGV[25] = "0")
 
   Fields of KEYS[1]. Hash fields cannot expire on their own (Redis < 7.4), so each record
   carries the time it was last charged and counts as empty once its memory has passed:
@@ -88,7 +88,7 @@ if mode == 'pair' then hi = hi - 1 end -- s + 1 must lie in the window too
 if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0} end
 
 -- The per-source budget, when it lives on this Redis: refused without counting, and without
--- storing the refusal, exactly as a refused claim by source-budget-1.lua.
+-- storing the refusal, as a refused claim on Redis Cluster (attempt-budget-1.lua).
 local budgetHere = ARGV[25] == '1'
 if budgetHere then
   local retryAfter = budgetRetryAfter(KEYS[3], ARGV[26], ARGV[27])

@@ -80,7 +80,13 @@ export function verifierKeys(
   return {
     state: device,
     result: `${device}:res:${requestId}`,
+    /** The budget as verify-3.lua keeps it on a single Redis: a counter (a string). */
     sourceBudget: `${prefix}:{s:${sourceHash}}:budget`,
+    /**
+     * The budget on Redis Cluster, kept by attempt-budget-1.lua: a hash. A name of its own, so a
+     * counter left under `:budget` by an earlier version cannot make its HMGET fail (WRONGTYPE).
+     */
+    sourceAttempts: `${prefix}:{s:${sourceHash}}:attempts`,
     /** Stands in for the source budget in the verify script where that lives in another slot. */
     noSourceBudget: `${device}:budget-elsewhere`,
   };
@@ -135,7 +141,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
   const localClock = deps.localClock ?? Date.now;
   const { scripts, keyring, prefix } = deps;
   // On a single Redis the verify script checks the per-source budget itself: one script call
-  // per verification instead of three (claim, verify, refund). README "Benchmarks".
+  // per verification instead of three (claim, verify, settle). README "Benchmarks".
   const budgetInScript = scripts.singleNode === true;
   // The device's state hash lives as long as the longest of its memories; each record in it
   // carries its own time and lapses on its own (verify-3.lua).
@@ -191,31 +197,6 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       .digest("hex")
       .slice(0, 32);
     const budgetArgs = [policy.sourceBudget, policy.sourceWindowSeconds];
-    const refundBudget = () =>
-      // Best effort: a lost refund only over-counts this source, the safe direction.
-      scripts
-        .run(lua.sourceBudget, [keys.sourceBudget], ["refund", ...budgetArgs])
-        .catch(() => undefined);
-
-    if (!budgetInScript) {
-      // Redis Cluster: the budget lives in the source's slot, so it is claimed first, alone.
-      // The verify script begins with the same stored-result check, so the separate read is
-      // only needed when the claim is refused (a retry must still get its first answer when its
-      // source has since run out of budget).
-      const [allowed, retryAfterSeconds] = integers(
-        await scripts.run(lua.sourceBudget, [keys.sourceBudget], ["claim", ...budgetArgs]),
-        2,
-      );
-      if (allowed !== 1) {
-        const [found, ...storedReply] = integers(
-          await scripts.run(lua.storedResult, [keys.result], [fingerprint]),
-          4,
-        );
-        if (found === 1) return toResult(storedReply[0]!, storedReply[1]!, storedReply[2]!);
-        return { outcome: "THROTTLED", retryAfterSeconds: Math.max(1, retryAfterSeconds!) };
-      }
-    }
-
     const { device } = request;
     const fixedArgs = (from: number, to: number, matches: number[]) => [
       window.pairMode ? "pair" : "login",
@@ -251,24 +232,64 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       budgetInScript ? keys.sourceBudget : keys.noSourceBudget,
     ];
 
-    for (let attempt = 0; attempt < 2; attempt++) {
+    /** One verify script call: {code, a, b, nowMs, fromStore}, as verify-3.lua returns. */
+    const runVerify = async () => {
       const { from, to, matches } = candidates(seed, request, window, localClock() + offsetMs);
       const sentAt = localClock();
       const reply = integers(
         await scripts.run(lua.verify, deviceKeys, fixedArgs(from, to, matches)),
         5,
       );
-      const [code, a, b, redisNowMs, fromStore] = reply as [number, number, number, number, number];
-      offsetMs = redisNowMs - (sentAt + localClock()) / 2;
-      if (code === 5) continue; // nothing was spent; search again around Redis's time
-      // Everything but a fresh INVALID was not a failed guess: give the source its claim back.
-      // Not awaited, so the verification does not wait a round trip: a refund that lands late
-      // (or not at all) only over-counts this source for a moment, the safe direction.
-      if (!budgetInScript && (code !== 1 || fromStore === 1)) void refundBudget();
-      return toResult(code, a, b);
+      offsetMs = reply[3]! - (sentAt + localClock()) / 2;
+      return reply;
+    };
+    // CLOCK_RANGE changed nothing: search once more, around Redis's time.
+    const check = async () => {
+      const reply = await runVerify();
+      return reply[0] === 5 ? runVerify() : reply;
+    };
+
+    if (budgetInScript) return conclude(await check());
+
+    // Redis Cluster: the budget lives in the source's slot, so it is claimed first, alone, and
+    // settled once the verify script has decided (attempt-budget-1.lua). The verify script
+    // begins with the same stored-result check, so the separate read is only needed when the
+    // claim is refused (a retry must still get its first answer when its source has since run
+    // out of budget).
+    const [allowed, detail] = integers(
+      await scripts.run(lua.attemptBudget, [keys.sourceAttempts], ["claim", ...budgetArgs, ""]),
+      2,
+    );
+    if (allowed !== 1) {
+      const [found, ...storedReply] = integers(
+        await scripts.run(lua.storedResult, [keys.result], [fingerprint]),
+        4,
+      );
+      if (found === 1) return toResult(storedReply[0]!, storedReply[1]!, storedReply[2]!);
+      return { outcome: "THROTTLED", retryAfterSeconds: Math.max(1, detail!) };
     }
-    if (!budgetInScript) await refundBudget();
-    throw new VerifierError("UNAVAILABLE", SCRIPT_CODES[5]);
+    // Passing the claim's window end back means a settlement that arrives after that window
+    // ended gives nothing back in the next one. Not awaited, so the reply does not wait a round
+    // trip; best effort, since a settlement lost leaves the claim in flight until its window
+    // ends, which only makes this source's budget stricter, the safe direction.
+    const settleClaim = (how: "count" | "release") =>
+      void scripts
+        .run(lua.attemptBudget, [keys.sourceAttempts], [how, ...budgetArgs, detail!])
+        .catch(() => undefined);
+    let reply: number[];
+    try {
+      reply = await check();
+    } catch (error) {
+      // The script may have decided (and charged the device) before its reply was lost, and it
+      // charges the device when deciding fails: count the claim too, failing closed. Releasing
+      // it could make a guess free.
+      settleClaim("count");
+      throw error;
+    }
+    // Counted: a fresh INVALID, exactly what verify-3.lua charges the budget for on a single
+    // Redis. Replayed or skewed genuine codes, locks, stored results and CLOCK_RANGE are released.
+    settleClaim(reply[0] === 1 && reply[4] === 0 ? "count" : "release");
+    return conclude(reply);
   }
 
   return {
@@ -317,6 +338,12 @@ function integers(reply: unknown, count: number): number[] {
     throw new VerifierError("UNAVAILABLE", "malformed script reply");
   }
   return reply as number[];
+}
+
+/** The verify script's reply as a result, or an error when it could not decide. */
+function conclude([code, a, b]: number[]): VerifyResult {
+  if (code === 5) throw new VerifierError("UNAVAILABLE", SCRIPT_CODES[5]);
+  return toResult(code!, a!, b!);
 }
 
 function toResult(code: number, a: number, b: number): VerifyResult {
