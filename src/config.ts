@@ -87,6 +87,11 @@ const GatewayConfigSchema = z.object({
   METRICS_ENABLED: bool.default(true),
   /** Distinct operation names given their own latency series; later names share `other`. */
   METRICS_MAX_OPERATION_NAMES: int(0, 10_000).default(100),
+  /**
+   * How long one answer of /ready and one render of /metrics is shared by every request (0: each
+   * request probes). They are on the public port, so a flood of them costs one probe per window.
+   */
+  PROBE_CACHE_MS: int(0, 60_000).default(1000),
 
   // Sign-in with MFA, step-up and recovery (src/auth, src/recovery).
   /** Wrong passwords one source (IP) may try for one user per window (src/auth/password-attempts.ts). */

@@ -23,6 +23,7 @@ import { httpErrorHandler } from "./http/http-errors";
 import { corsFor } from "./http/cors";
 import { documentSizeLimit } from "./http/document-limit";
 import { requestId, requestIdOf } from "./http/request-id";
+import { sharedFor } from "./http/shared-probe";
 import { createGatewayMetrics, type GatewayMetrics } from "./observability/metrics";
 import { useRequestLogging } from "./observability/use-request-logging";
 import { useRequestMetrics } from "./observability/use-request-metrics";
@@ -117,13 +118,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });
+  const readiness = sharedFor(config.PROBE_CACHE_MS, () => checkReadiness(services));
   app.get("/ready", async (_req, res) => {
-    const report = await checkReadiness(services);
+    const report = await readiness();
     res.status(report.ready ? 200 : 503).json(report);
   });
   if (config.METRICS_ENABLED) {
+    const render = sharedFor(config.PROBE_CACHE_MS, () => metrics.registry.metrics());
     app.get("/metrics", async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+      res.type(metrics.registry.contentType).send(await render());
     });
   }
 

@@ -38,3 +38,32 @@ describe("health and readiness", () => {
     expect((await readiness()).status).toBe(200);
   });
 });
+
+describe("readiness and metrics under a flood", () => {
+  let cached: Stack;
+  beforeAll(async () => {
+    // A window longer than the test, so what it shows cannot depend on the machine's speed.
+    cached = await startStack({
+      env: { WORKER_LIVENESS_SECONDS: "1", PROBE_CACHE_MS: "60000" },
+    });
+  });
+  afterAll(async () => {
+    await cached?.stop();
+  });
+
+  it("shares one /ready answer and one /metrics render per window", async () => {
+    const ready = async () => (await fetch(`${cached.origin}/ready`)).status;
+    const scrape = async () => (await fetch(`${cached.origin}/metrics`)).text();
+    expect(await Promise.all(Array.from({ length: 20 }, ready))).toEqual(Array(20).fill(200));
+    const firstRender = await scrape();
+
+    // Both would change if probed again: no worker heartbeats, and a GraphQL request counted.
+    await Promise.all(cached.workers.map((w) => w.stop()));
+    cached.workers.length = 0;
+    await new Promise((r) => setTimeout(r, 1500));
+    await cached.gql("{ __typename }");
+
+    expect(await ready()).toBe(200);
+    expect(await scrape()).toBe(firstRender);
+  });
+});

@@ -66,6 +66,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     REDIS_PREFIX: prefix,
     LOG_LEVEL: "info",
     WORKER_DEADLINE_MS: "2000",
+    // Tests read /ready and /metrics right after changing what they report.
+    PROBE_CACHE_MS: "0",
     ...options.env,
   });
   const logs: string[] = [];
