@@ -54,13 +54,18 @@ type Tx = Pick<Db, "$executeRaw">;
  * Strips the spaces people type ("123 456") and insists on exactly `digits` digits. The
  * message names the field, never the value.
  */
-export function normaliseCode(raw: string, field: string, digits = 6): string {
+export function normaliseCode(
+  raw: string,
+  field: string,
+  digits: number | { min: number; max: number } = 6,
+): string {
+  const { min, max } = typeof digits === "number" ? { min: digits, max: digits } : digits;
   const code = raw.replace(/\s+/g, "");
   const constraint =
-    code.length < digits
-      ? `Member must have length greater than or equal to ${digits}`
-      : code.length > digits
-        ? `Member must have length less than or equal to ${digits}`
+    code.length < min
+      ? `Member must have length greater than or equal to ${min}`
+      : code.length > max
+        ? `Member must have length less than or equal to ${max}`
         : /^\d+$/.test(code)
           ? null
           : "Member must satisfy regular expression pattern: [\\d]+";

@@ -256,10 +256,16 @@ export class MfaAssignmentService {
   }
 }
 
+/**
+ * The codes' shape, checked before any I/O: digits, as long as any device's codes may be. The
+ * device is not loaded yet, so its own length (6 by default, 8 for some) is checked with it
+ * (`CodeVerificationService.checkCodes`); checking 6 here made 8-digit devices unusable.
+ */
 function readCodes(input: CodePair) {
+  const anyDevice = { min: 6, max: 8 };
   return {
-    code1: normaliseCode(input.authenticationCode1, "authenticationCode1"),
-    code2: normaliseCode(input.authenticationCode2, "authenticationCode2"),
+    code1: normaliseCode(input.authenticationCode1, "authenticationCode1", anyDevice),
+    code2: normaliseCode(input.authenticationCode2, "authenticationCode2", anyDevice),
   };
 }
 

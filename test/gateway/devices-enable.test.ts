@@ -242,6 +242,28 @@ describe("enabling a device", () => {
     },
   );
 
+  it("enables a device of 8-digit SHA-256 codes with its own codes, and says how long they are", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "alice");
+    const device = await createDevice(stack, account.rootToken, "alice-token");
+    // No public input makes such a device; a provisioning or migration path might.
+    await stack.db.virtualMfaDevice.update({
+      where: { serialNumber: device.serialNumber },
+      data: { digits: 8, algorithm: "SHA256" },
+    });
+    const step = await awayFromStepEdge(stack);
+    const codes = (digits: number) => ({
+      authenticationCode1: codeAt(device.seed, step - 1, { digits, algorithm: "SHA256" }),
+      authenticationCode2: codeAt(device.seed, step, { digits, algorithm: "SHA256" }),
+    });
+    const input = { userName: "alice", serialNumber: device.serialNumber };
+    const tooShort = await enable(account.rootToken, { ...input, ...codes(6) });
+    expect(errorCode(tooShort)).toBe("BAD_USER_INPUT");
+    expect(tooShort.errors![0]!.message).toContain("length greater than or equal to 8");
+    ok(await enable(account.rootToken, { ...input, ...codes(8) }));
+    expect(await assignedTo(device.serialNumber)).toBe("alice");
+  });
+
   it("accepts codes typed with spaces, as people copy them", async () => {
     const account = await createTestAccount(stack);
     await createTestUser(stack, account.rootToken, "kim");

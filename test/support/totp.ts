@@ -38,13 +38,13 @@ export async function awayFromStepEdge(stack: Stack, marginSeconds = 3): Promise
 export function codeAt(
   secret: string,
   step: number,
-  options: { digits?: number; period?: number } = {},
+  options: { digits?: number; period?: number; algorithm?: "SHA1" | "SHA256" | "SHA512" } = {},
 ): string {
   const period = options.period ?? STEP_SECONDS;
   return execFileSync(
     "oathtool",
     [
-      "--totp=SHA1",
+      `--totp=${options.algorithm ?? "SHA1"}`,
       "--base32",
       `--digits=${options.digits ?? 6}`,
       `--time-step-size=${period}s`,
