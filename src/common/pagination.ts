@@ -50,6 +50,19 @@ export function decodeCursor(cursor: string, list: string, accountId: string): s
   return decoded[2];
 }
 
+/**
+ * The sort key a page starts after, or undefined for the first page. Only an absent cursor
+ * means the first page: an empty one is a bad cursor like any other, or a client whose cursor
+ * handling produced "" would be sent back to page one forever.
+ */
+export function startAfter(
+  after: string | null | undefined,
+  list: string,
+  accountId: string,
+): string | undefined {
+  return after === undefined || after === null ? undefined : decodeCursor(after, list, accountId);
+}
+
 export function checkPageSize(first: number | null | undefined): number {
   const size = first ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {

@@ -27,7 +27,7 @@ import {
   checkTags,
   type Tag,
 } from "../common/iam-names";
-import { checkPageSize, decodeCursor, toPage, type Page } from "../common/pagination";
+import { checkPageSize, startAfter, toPage, type Page } from "../common/pagination";
 import type { RequestMeta, UserService } from "../users/user.service";
 import { AssignmentStatus, type DeviceRow } from "./mfa-device.type";
 import { keyUri, qrCodePngBase64 } from "./otpauth";
@@ -244,7 +244,7 @@ export class MfaDeviceService {
     if (!isAccountAdmin(principal)) throw forbidden();
     const size = checkPageSize(args.first);
     const list = `devices:${args.assignmentStatus}`;
-    const after = args.after ? decodeCursor(args.after, list, principal.accountId) : undefined;
+    const after = startAfter(args.after, list, principal.accountId);
     const where = {
       [AssignmentStatus.ASSIGNED]: { userId: { not: null } },
       [AssignmentStatus.UNASSIGNED]: { userId: null },
@@ -288,7 +288,7 @@ export class MfaDeviceService {
     const user = await this.users.findVisible(principal, userName);
     const size = checkPageSize(args.first);
     const list = `mfa-devices:${user.id}`;
-    const after = args.after ? decodeCursor(args.after, list, principal.accountId) : undefined;
+    const after = startAfter(args.after, list, principal.accountId);
     const rows = await this.db.virtualMfaDevice.findMany({
       where: {
         accountId: principal.accountId,

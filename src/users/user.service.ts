@@ -13,7 +13,7 @@ import {
   checkPath,
   checkPathPrefix,
 } from "../common/iam-names";
-import { checkPageSize, decodeCursor, toPage, type Page } from "../common/pagination";
+import { checkPageSize, startAfter, toPage, type Page } from "../common/pagination";
 import type { UserRow } from "./user.type";
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -138,7 +138,7 @@ export class UserService {
     const pathPrefix = checkPathPrefix(args.pathPrefix ?? "/");
     const size = checkPageSize(args.first);
     const list = `users:${pathPrefix}`;
-    const after = args.after ? decodeCursor(args.after, list, principal.accountId) : undefined;
+    const after = startAfter(args.after, list, principal.accountId);
     const rows = await this.db.user.findMany({
       where: {
         accountId: principal.accountId,

@@ -127,6 +127,7 @@ describe("listing virtual devices", () => {
     const page = ok(await stack.gql<ListData>(LIST, { first: 1 }, account.rootToken));
     for (const variables of [
       { after: "invalid-marker-value" },
+      { after: "" },
       { after: page.virtualMfaDevices.pageInfo.endCursor, status: "UNASSIGNED" },
     ]) {
       const res = await stack.gql(LIST, variables, account.rootToken);
@@ -172,6 +173,16 @@ describe("listing a user's devices", () => {
       ),
     );
     expect(ok(await list()).mfaDevices.edges).toEqual([]);
+  });
+
+  it("refuses a garbled or empty cursor with 'Invalid Marker.'", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "ed");
+    for (const after of ["invalid-marker-value", ""]) {
+      const res = await stack.gql(MFA_DEVICES, { userName: "ed", after }, account.rootToken);
+      expect(errorCode(res)).toBe("BAD_USER_INPUT");
+      expect(res.errors![0]!.message).toBe("Invalid Marker.");
+    }
   });
 
   it("lists the caller's own devices when no name is given, and refuses another user's to a plain user", async () => {
