@@ -141,7 +141,7 @@ export class MfaAssignmentService {
     input: CodePair & { userName: string; oldSerialNumber: string; newSerialNumber: string },
     meta: RequestMeta,
   ): Promise<{ enabled: DeviceRow; deactivated: DeviceRow }> {
-    const codes = readCodes(input);
+    readCodes(input);
     checkSerialNumber(input.oldSerialNumber);
     checkSerialNumber(input.newSerialNumber);
     if (input.oldSerialNumber === input.newSerialNumber) {
@@ -155,6 +155,7 @@ export class MfaAssignmentService {
     const newDevice = await this.devices.findInAccount(principal, input.newSerialNumber);
     if (isReservedDeviceName(newDevice.name) && !user.isRoot) throw forbidden();
     if (newDevice.userId !== null) throw inUse();
+    const codes = readCodes(input, newDevice);
 
     const event = auditEvent(principal, "RotateMFADevice", newDevice, user, meta);
     const accepted = await this.checked(event, () =>
@@ -202,11 +203,11 @@ export class MfaAssignmentService {
     principal: Principal,
     input: CodePair & { userName: string; serialNumber: string },
   ) {
-    const codes = readCodes(input);
+    readCodes(input);
     checkSerialNumber(input.serialNumber);
     const user = await this.users.findVisible(principal, input.userName);
     const device = await this.devices.findInAccount(principal, input.serialNumber);
-    return { codes, user, device };
+    return { codes: readCodes(input, device), user, device };
   }
 
   /** Runs a code check, recording a refusal in the audit trail before passing it on. */
@@ -257,17 +258,18 @@ export class MfaAssignmentService {
 }
 
 /**
- * The codes' shape, checked before any I/O: digits, as long as any device's codes may be. The
- * device is not loaded yet, so its own length (6 by default, 8 for some) is checked with it
- * (`CodeVerificationService.checkCodes`); checking 6 here made 8-digit devices unusable.
+ * The codes, normalised. Before any I/O their shape is checked against any device (digits, 6 to
+ * 8 of them); once the device is loaded, against its own length. Checking 6 up front made 8-digit
+ * devices unusable.
  */
-function readCodes(input: CodePair) {
-  const anyDevice = { min: 6, max: 8 };
+function readCodes(input: CodePair, device?: { digits: number }) {
+  const digits = device?.digits ?? ANY_DEVICE;
   return {
-    code1: normaliseCode(input.authenticationCode1, "authenticationCode1", anyDevice),
-    code2: normaliseCode(input.authenticationCode2, "authenticationCode2", anyDevice),
+    code1: normaliseCode(input.authenticationCode1, "authenticationCode1", digits),
+    code2: normaliseCode(input.authenticationCode2, "authenticationCode2", digits),
   };
 }
+const ANY_DEVICE = { min: 6, max: 8 };
 
 const quotaExceeded = (limit: number) =>
   limitExceeded(`Cannot exceed quota for MFADevicesPerUser: ${limit}.`);

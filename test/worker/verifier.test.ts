@@ -204,6 +204,42 @@ describe("verifying codes", () => {
     expect(result).toMatchObject({ outcome: "OK", drift: DEFAULT_POLICY.maxLoginDrift });
   });
 
+  it("moves the drift on a login only an hour after the last acceptance, so codes cannot walk the window ahead", async () => {
+    const { device, verify } = setup();
+    const d = device();
+    const now = await redisStep();
+    // Enabled just now at drift 0: a login at now+1 is accepted, but moves nothing.
+    const enabled = { ...d.state, lastStep: now };
+    expect(await verify(login(enabled, d.code(now + 1)))).toMatchObject({
+      outcome: "OK",
+      step: now + 1,
+      drift: 0,
+    });
+    // So the next later code is outside the window: a run of ever later codes, which walked
+    // the drift a step per code up to maxLoginDrift, stops at the first.
+    const afterLogin = { ...enabled, lastStep: now + 1 };
+    expect(await verify(login(afterLogin, d.code(now + 2)))).toMatchObject({
+      outcome: "CLOCK_SKEW",
+    });
+    // A device last accepted over an hour ago follows its clock by a step.
+    const rested = device();
+    const idle = { ...rested.state, lastStep: now - 121 };
+    expect(await verify(login(idle, rested.code(now + 1)))).toMatchObject({
+      outcome: "OK",
+      drift: 1,
+    });
+  });
+
+  it("refuses a used or older step beyond the window as replayed, not as clock skew", async () => {
+    const { device, verify } = setup();
+    const d = device();
+    const now = await redisStep();
+    const state = { ...d.state, lastStep: now + 1 };
+    // now-3 lies in the classification band; it is below the watermark, so a resync with it
+    // would be refused: it must not be reported as skew that asks for one.
+    expect(await verify(login(state, d.code(now - 3)))).toEqual({ outcome: "REPLAYED" });
+  });
+
   it("decides with Redis TIME even when the worker's own clock is ten minutes fast", async () => {
     const { device, verify } = setup({ localClock: () => Date.now() + 10 * 60_000 });
     const d = device();

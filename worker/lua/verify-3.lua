@@ -41,6 +41,7 @@
   ARGV[22] source hash     ARGV[23] known-source memory s   ARGV[24] known sources kept
   ARGV[25] budget here     "1": check and charge KEYS[3] in this script; "0": the worker did
   ARGV[26] budget limit    ARGV[27] budget window s
+  ARGV[28] recentre gap s  a login moves the drift only this long after the last acceptance
 
   Known sources: a source that has succeeded on this device within the known-source memory is
   the owner's (or shares the owner's network). The device-wide layer (`dev`) neither counts
@@ -192,6 +193,20 @@ local function rememberSource(kept)
   return table.concat(parts, ';')
 end
 
+-- The drift to store after accepting `newWatermark`. Pair mode re-centres: two consecutive codes
+-- prove where the device's clock is. A login may move the drift by its one step only when the
+-- last acceptance is at least ARGV[28] old: a real clock drifts seconds a month, and without the
+-- gap a run of ever later codes walked the window ahead a step per code, up to the limit within
+-- one real step, so the owner's own current code was refused until real time caught up.
+local recentreGapSteps = math.floor(tonumber(ARGV[28]) / period)
+local function driftAfter(newWatermark)
+  local lastAcceptedAt = watermark and watermark - centreOffset
+  if mode ~= 'pair' and lastAcceptedAt and lastAcceptedAt > nowStep - recentreGapSteps then
+    return clamp(centreOffset, driftLimit)
+  end
+  return clamp(newWatermark - nowStep, driftLimit)
+end
+
 -- Decides, gathering the writes of the outcome, and returns {code, a, b}.
 local function decide()
   local accepted, replayed, skewed = nil, false, {}
@@ -205,7 +220,10 @@ local function decide()
         accepted = step
       end
     elseif step >= lo - classify and step <= hi + classify then
-      skewed[#skewed + 1] = step
+      -- A used or older step is refused as replayed wherever it lies: reporting it as skew
+      -- would suggest a resync with codes the watermark refuses anyway.
+      if watermark and step <= watermark then replayed = true
+      else skewed[#skewed + 1] = step end
     end
   end
 
@@ -231,7 +249,7 @@ local function decide()
     if not (known and lastSuccess > nowMs - 3600000) then
       put('known', rememberSource(tonumber(ARGV[24])))
     end
-    return {0, newWatermark, clamp(newWatermark - nowStep, driftLimit)}
+    return {0, newWatermark, driftAfter(newWatermark)}
   end
 
   if replayed then

@@ -27,6 +27,12 @@ export const VerifyPolicySchema = z
     maxLoginDrift: steps(60).default(10),
     /** ... while enrol and resync, which prove two consecutive codes, may record up to ± this. */
     maxEnrolDrift: steps(200).default(40),
+    /**
+     * A login re-centres the drift only when the device's last acceptance is at least this old,
+     * so the window follows a slowly drifting clock but a run of ever later codes cannot walk
+     * it ahead of the owner's clock (verify-3.lua).
+     */
+    loginRecentreSeconds: z.number().int().min(0).default(3600),
 
     /**
      * Layer a, per (device, source): `pairFree` failures may come back to back; the pairFree-th

@@ -225,6 +225,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       policy.knownSourcesKept,
       budgetInScript ? 1 : 0,
       ...budgetArgs,
+      policy.loginRecentreSeconds,
     ];
     const deviceKeys = [
       keys.state,
