@@ -1,6 +1,7 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client";
+import { LOST_CONNECTION } from "./errors";
 
 export type Db = PrismaClient;
 
@@ -23,12 +24,69 @@ export interface Database {
   sql: HotSql;
 }
 
-/** The Rust-free Prisma client over the pg driver adapter (no native engine needed). */
-export function createDatabase(connectionString: string, poolSize = 10): Database {
-  const pool = new pg.Pool({ connectionString, max: poolSize });
+/**
+ * The Rust-free Prisma client over the pg driver adapter (no native engine needed).
+ * `onConnectionError` hears of connections the server ended (a restart, a failover, an
+ * administrator); the statement that was using one fails on its own and is answered
+ * SERVICE_UNAVAILABLE.
+ */
+export function createDatabase(
+  connectionString: string,
+  poolSize = 10,
+  onConnectionError: (error: Error) => void = () => undefined,
+): Database {
+  const pool = new ReleasingPool({
+    connectionString,
+    max: poolSize,
+    // A pool with every connection busy answers within this (SERVICE_UNAVAILABLE), never hangs.
+    connectionTimeoutMillis: 5000,
+  });
+  // pg emits 'error' on a client whose connection the server ends: on the pool while the client
+  // is idle, on the client itself while it is checked out. An 'error' event nobody listens for
+  // throws, and took the whole gateway down when PostgreSQL ended its connections. The pool
+  // passes an idle client's error on to itself too; the client's own listener reports it.
+  pool.on("connect", (client) => client.on("error", onConnectionError));
+  pool.on("error", () => undefined);
   // The adapter ends the pool on $disconnect, as it would a pool of its own.
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   return { db, sql: createHotSql(pool) };
+}
+
+/**
+ * A pool whose checked-out clients go back to it, as broken, when the server ends their
+ * connection. Prisma's adapter never releases a transaction's client whose connection was lost
+ * (its ROLLBACK fails first), so each such loss kept one connection checked out for ever; a
+ * PostgreSQL restart under load left the pool empty and every request waiting. The release it
+ * may still make later is then a no-op instead of pg's double-release error.
+ */
+class ReleasingPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(
+    callback: (
+      err: Error | undefined,
+      client: pg.PoolClient | undefined,
+      done: (release?: unknown) => void,
+    ) => void,
+  ): void;
+  override connect(callback?: Parameters<pg.Pool["connect"]>[0]): Promise<pg.PoolClient> | void {
+    // The callback form is pool.query's own, which releases its client itself on any error.
+    if (callback) return super.connect(callback);
+    return super.connect().then(releasedWhenLost);
+  }
+}
+
+function releasedWhenLost(client: pg.PoolClient): pg.PoolClient {
+  const release = client.release.bind(client);
+  let released = false;
+  const onLost = (error: Error) => setImmediate(() => client.release(error));
+  client.release = (error?: Error | boolean) => {
+    if (released) return;
+    released = true;
+    client.removeListener("error", onLost);
+    release(error);
+  };
+  client.on("error", onLost);
+  return client;
 }
 
 export function createDb(connectionString: string, poolSize = 10): Db {
@@ -86,7 +144,5 @@ function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|connection error|Connection ended/i.test(
-    error.message,
-  );
+  return LOST_CONNECTION.test(error.message);
 }

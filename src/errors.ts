@@ -228,6 +228,13 @@ const UNAVAILABLE_ADAPTER_KINDS = new Set([
   "TooManyConnections",
 ]);
 const UNAVAILABLE_SQLSTATES = /^(08...|57P0[1-3]|53300)$/;
+/**
+ * pg's own words for a connection that is gone. Prisma's adapter passes some of them on with
+ * no code or kind ("Client has encountered a connection error and is not queryable", inside a
+ * transaction whose connection the server ended), so the message is all there is to go by.
+ */
+export const LOST_CONNECTION =
+  /Connection terminated|timeout exceeded when trying to connect|connection error|Connection ended/i;
 
 /** invalid byte sequence / untranslatable character: PostgreSQL refused the text itself. */
 const UNSTORABLE_TEXT = /^(22021|22P05)$/;
@@ -257,5 +264,6 @@ function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code === "string" && UNAVAILABLE_PRISMA_CODES.has(code)) return true;
   const kind = adapterCause(error)?.kind;
   if (typeof kind === "string" && UNAVAILABLE_ADAPTER_KINDS.has(kind)) return true;
+  if (error instanceof Error && LOST_CONNECTION.test(error.message)) return true;
   return hasSqlState(error, UNAVAILABLE_SQLSTATES);
 }

@@ -28,7 +28,9 @@ async function main() {
     throw error;
   }
   const logger = createLogger("gateway", config.LOG_LEVEL);
-  const { db, sql } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const { db, sql } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (error) =>
+    logger.warn({ err: error }, "a PostgreSQL connection was lost; the pool opens another"),
+  );
   const redis = await connectRedis({
     url: config.REDIS_URL,
     clusterNodes: config.REDIS_CLUSTER_NODES,

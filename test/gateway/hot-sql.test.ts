@@ -3,6 +3,8 @@
  * and write Prisma's UTC timestamps the way Prisma does whatever the process's time zone, and
  * its failures must reach callers as the same typed errors as Prisma's.
  */
+import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createDatabase } from "../../src/db";
 import { ErrorCode, formatError } from "../../src/errors";
@@ -66,6 +68,43 @@ describe("HotSql", () => {
       await down.db.$disconnect();
     }
   });
+
+  it("survives PostgreSQL ending its connections, in transactions or idle, and loses no pool slot", async () => {
+    // Its own application name, so only its connections are ended, not other tests'.
+    const name = `ended-${randomUUID()}`;
+    const lost: Error[] = [];
+    const target = createDatabase(`${url}?application_name=${name}`, 2, (e) => lost.push(e));
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const endConnections = () =>
+      admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`,
+        [name],
+      );
+    try {
+      // More losses inside a transaction than the pool has connections: each one used to keep
+      // its connection checked out for ever, and the third transaction waited for good.
+      for (let i = 0; i < 3; i++) {
+        const inTransaction = target.db.$transaction(async (tx) => {
+          await tx.$queryRaw`SELECT 1`;
+          await endConnections();
+          await new Promise((r) => setTimeout(r, 100));
+          await tx.$queryRaw`SELECT 1`;
+        });
+        expect(await codeFor(inTransaction)).toBe(ErrorCode.SERVICE_UNAVAILABLE);
+      }
+      // An idle connection ended: an unheard 'error' event would end the process.
+      await target.sql.rows(`SELECT 1`, []);
+      await endConnections();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(lost.length).toBeGreaterThanOrEqual(4);
+      expect(await target.sql.rows(`SELECT 2 AS "n"`, [])).toEqual([{ n: 2 }]);
+      expect(await target.db.$queryRaw`SELECT 3 AS "n"`).toEqual([{ n: 3 }]);
+    } finally {
+      await admin.end();
+      await target.db.$disconnect();
+    }
+  }, 20_000);
 
   it("leaves a bug in a statement an internal error, not a retry-later", async () => {
     expect(await codeFor(sql.rows(`SELECT no_such_column FROM "User"`, []))).toBe(
