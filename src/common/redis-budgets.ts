@@ -42,6 +42,7 @@ export class RedisBudgets {
   private readonly script = loadScript("attempt-budget");
 
   private readonly deadlineMs: number;
+  private readonly claimLifetimeMs: number;
   private readonly onRefused: (budgetName: string) => void;
 
   constructor(
@@ -53,10 +54,16 @@ export class RedisBudgets {
       deadlineMs?: number;
       /** Told of every refusal, with the full budget's name, for metrics. */
       onRefused?: (budgetName: string) => void;
+      /**
+       * Claims all older than this were abandoned (their caller died, or they reached a stalled
+       * Redis after it gave up) and hold nothing (default 60 s, past any caller's deadline).
+       */
+      claimLifetimeMs?: number;
     } = {},
   ) {
     this.scripts = createScriptRunner(redis);
     this.deadlineMs = options.deadlineMs ?? 3000;
+    this.claimLifetimeMs = options.claimLifetimeMs ?? 60_000;
     this.onRefused = options.onRefused ?? (() => {});
   }
 
@@ -118,7 +125,7 @@ export class RedisBudgets {
         this.scripts.run(
           this.script,
           [budget.key],
-          [op, budget.limit, budget.windowSeconds, windowEnd ?? ""],
+          [op, budget.limit, budget.windowSeconds, windowEnd ?? "", this.claimLifetimeMs],
         ),
         this.deadlineMs,
       );

@@ -53,6 +53,22 @@ describe("attempt budgets", () => {
     expect(wait).toBeLessThanOrEqual(600);
   });
 
+  it("hold nothing for claims abandoned past their lifetime, as after a stall or a crashed caller", async () => {
+    const shortLived = new RedisBudgets(redis, prefix, pino({ level: "silent" }), {
+      claimLifetimeMs: 1000,
+    });
+    const b = shortLived.budget("test", [randomUUID()], 2, 600);
+    // Two claims nobody will settle: the budget is full, "retry in 1 s".
+    await shortLived.claim([b]);
+    await shortLived.claim([b]);
+    await expect(shortLived.claim([b])).rejects.toMatchObject({ code: "RATE_LIMITED" });
+    await new Promise((r) => setTimeout(r, 1500));
+    // Past the lifetime they hold nothing: without that, the budget stayed full all window.
+    const claims = await shortLived.claim([b]);
+    await shortLived.settle(claims, "count");
+    await shortLived.claim([b]);
+  });
+
   it("count nothing for a released claim, and forget counted attempts when forgiven", async () => {
     const b = budget(2);
     await budgets.settle(await budgets.claim([b]), "count");
