@@ -155,9 +155,14 @@ const GatewayConfigSchema = z.object({
   EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS: int(10, 7 * 24 * 3600).default(3600),
   /**
    * How long ended rows are kept before they are deleted: sessions and MFA challenges and root
-   * recoveries past their expiry, outbox messages sent or failed. The audit log is never deleted.
+   * recoveries past their expiry, outbox messages sent or failed.
    */
   EXPIRED_ROWS_RETENTION_HOURS: int(1, 24 * 366).default(7 * 24),
+  /**
+   * How long audit events of no account are kept: failed sign-ins naming an account that does not
+   * exist, which anyone can add. An account's own audit log is never deleted.
+   */
+  ANONYMOUS_AUDIT_RETENTION_DAYS: int(1, 3660).default(90),
 });
 
 /**

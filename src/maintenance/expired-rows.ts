@@ -2,7 +2,9 @@
  * Deletes rows whose life has ended, so the tables the sign-in path writes on every request do
  * not grow for ever: sessions, MFA challenges and root recoveries past their expiry, and outbox
  * messages sent or given up on, once EXPIRED_ROWS_RETENTION_HOURS have passed (kept that long
- * for investigations; the audit log, which records every one of them, is never deleted).
+ * for investigations). The audit log of an account is never deleted; audit events of no account
+ * (failed sign-ins naming an account that does not exist), which anyone can add, go after
+ * ANONYMOUS_AUDIT_RETENTION_DAYS.
  *
  * It deletes in batches, each its own short statement, so it never holds many locks or one long
  * transaction. Any number of gateways may run it: `FOR UPDATE SKIP LOCKED` lets two cleaners (or
@@ -13,23 +15,26 @@ import { repeating, type RepeatingJob } from "../common/repeating";
 import type { GatewayConfig } from "../config";
 import type { Db } from "../db";
 
-/** Each table and what "ended before the cutoff ($1)" means for it. Fixed text, no input. */
+/** Each kind of row: its table, and what "ended before the cutoff ($1)" means. Fixed text. */
 const ENDED_ROWS = {
-  Session: `"expiresAt" < $1`,
-  MfaChallenge: `"expiresAt" < $1`,
-  RootRecovery: `"expiresAt" < $1`,
-  OutboxMessage: `("sentAt" < $1 OR "failedAt" < $1)`,
+  Session: { table: "Session", ended: `"expiresAt" < $1` },
+  MfaChallenge: { table: "MfaChallenge", ended: `"expiresAt" < $1` },
+  RootRecovery: { table: "RootRecovery", ended: `"expiresAt" < $1` },
+  OutboxMessage: { table: "OutboxMessage", ended: `("sentAt" < $1 OR "failedAt" < $1)` },
+  AnonymousAuditEvent: { table: "AuditEvent", ended: `"accountId" IS NULL AND "createdAt" < $1` },
 } as const;
 
-export type CleanedTable = keyof typeof ENDED_ROWS;
-export type CleanupCounts = Record<CleanedTable, number>;
+export type CleanedRows = keyof typeof ENDED_ROWS;
+export type CleanupCounts = Record<CleanedRows, number>;
 
 export interface ExpiredRowsCleanerOptions {
   db: Db;
   logger: Logger;
   config: Pick<
     GatewayConfig,
-    "EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS" | "EXPIRED_ROWS_RETENTION_HOURS"
+    | "EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS"
+    | "EXPIRED_ROWS_RETENTION_HOURS"
+    | "ANONYMOUS_AUDIT_RETENTION_DAYS"
   >;
   /** Rows deleted per statement. Default 1000. */
   batchSize?: number;
@@ -45,10 +50,11 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
   const logger = options.logger.child({ component: "expired-rows" });
   const batchSize = options.batchSize ?? 1000;
 
-  async function deleteEnded(table: CleanedTable, cutoff: Date): Promise<number> {
+  async function deleteEnded(rows: CleanedRows, cutoff: Date): Promise<number> {
+    const { table, ended } = ENDED_ROWS[rows];
     const sql =
       `DELETE FROM "${table}" WHERE "id" IN (SELECT "id" FROM "${table}" ` +
-      `WHERE ${ENDED_ROWS[table]} LIMIT $2 FOR UPDATE SKIP LOCKED)`;
+      `WHERE ${ended} LIMIT $2 FOR UPDATE SKIP LOCKED)`;
     let total = 0;
     for (;;) {
       const deleted = await db.$executeRawUnsafe(sql, cutoff, batchSize);
@@ -58,10 +64,15 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
   }
 
   async function runOnce(): Promise<CleanupCounts> {
-    const cutoff = new Date(Date.now() - config.EXPIRED_ROWS_RETENTION_HOURS * 3_600_000);
+    const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+    const cutoff = ago(config.EXPIRED_ROWS_RETENTION_HOURS);
+    const anonymousCutoff = ago(config.ANONYMOUS_AUDIT_RETENTION_DAYS * 24);
     const counts = {} as CleanupCounts;
-    for (const table of Object.keys(ENDED_ROWS) as CleanedTable[]) {
-      counts[table] = await deleteEnded(table, cutoff);
+    for (const rows of Object.keys(ENDED_ROWS) as CleanedRows[]) {
+      counts[rows] = await deleteEnded(
+        rows,
+        rows === "AnonymousAuditEvent" ? anonymousCutoff : cutoff,
+      );
     }
     return counts;
   }

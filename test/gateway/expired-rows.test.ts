@@ -1,6 +1,7 @@
 /**
  * The expired-rows cleaner on the real PostgreSQL: rows whose life ended before the retention
- * cutoff go, in batches; rows still alive, or ended more recently, and the audit log stay.
+ * cutoff go, in batches; rows still alive, or ended more recently, and an account's audit log
+ * stay; audit events of no account go after their own, longer retention.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -74,19 +75,58 @@ describe("deleting ended rows", () => {
       where: { accountId: account.accountId, isRoot: true },
     });
     const rows = await seedRows(account.accountId, root.id);
+    // Failed sign-ins naming no account, which anyone can add: one past the 30 days, one within.
+    const anonymous = (days: number) =>
+      stack.db.auditEvent.create({
+        data: {
+          action: "SignIn",
+          entityType: "User",
+          outcome: "failure",
+          requestId: randomUUID(),
+          createdAt: ago(days * 24 * HOUR),
+        },
+      });
+    const [stale, fresh] = [await anonymous(31), await anonymous(29)];
+    // An account's own events are never deleted, however old.
+    await stack.db.auditEvent.create({
+      data: {
+        accountId: account.accountId,
+        action: "SignIn",
+        entityType: "User",
+        outcome: "failure",
+        createdAt: ago(400 * 24 * HOUR),
+      },
+    });
     const auditBefore = await stack.db.auditEvent.count({
       where: { accountId: account.accountId },
     });
     const cleaner = createExpiredRowsCleaner({
       db: stack.db,
       logger: createLogger("gateway", "silent"),
-      config: { EXPIRED_ROWS_RETENTION_HOURS: 24, EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS: 3600 },
+      config: {
+        EXPIRED_ROWS_RETENTION_HOURS: 24,
+        EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS: 3600,
+        ANONYMOUS_AUDIT_RETENTION_DAYS: 30,
+      },
       batchSize: 1, // several statements per table, as a large backlog would take
     });
 
     const counts = await cleaner.runOnce();
     // Other test files' rows are all younger than a day, so every deletion is one of these.
-    expect(counts).toEqual({ Session: 1, MfaChallenge: 1, RootRecovery: 1, OutboxMessage: 2 });
+    expect(counts).toEqual({
+      Session: 1,
+      MfaChallenge: 1,
+      RootRecovery: 1,
+      OutboxMessage: 2,
+      AnonymousAuditEvent: 1,
+    });
+    const anonymousLeft = await stack.db.auditEvent.findMany({
+      where: { id: { in: [stale.id, fresh.id] } },
+      select: { id: true },
+    });
+    expect(anonymousLeft.map((row) => row.id)).toEqual([fresh.id]);
+    // Left behind, it would be past the cutoff in a day, in a test database that is kept.
+    await stack.db.auditEvent.delete({ where: { id: fresh.id } });
     const left = await remaining(account.accountId);
     for (const id of rows.old) expect(left).not.toContain(id);
     for (const id of [...rows.recent, ...rows.live]) expect(left).toContain(id);
@@ -107,6 +147,7 @@ describe("deleting ended rows", () => {
       MfaChallenge: 0,
       RootRecovery: 0,
       OutboxMessage: 0,
+      AnonymousAuditEvent: 0,
     });
   });
 });
