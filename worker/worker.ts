@@ -61,7 +61,10 @@ export interface WorkerDeps {
   /** When given, request counts and durations are registered here for `/metrics`. */
   metrics?: Registry;
   /** Transport timings; the defaults suit production, tests shorten them. */
-  transport?: Pick<StreamConsumerOptions, "blockMs" | "heartbeatMs" | "doneTtlMs" | "replyTtlMs">;
+  transport?: Pick<
+    StreamConsumerOptions,
+    "blockMs" | "heartbeatMs" | "doneTtlMs" | "replyTtlMs" | "consumerRetentionMs"
+  >;
 }
 
 export interface Worker {

@@ -24,6 +24,7 @@ import { generateKeyringSpec, parseKeyring } from "../../worker/seal/keyring";
 import { base32Decode } from "../../worker/totp/base32";
 import { totpAt } from "../../worker/totp/hotp";
 import {
+  CONSUMER_GROUP,
   destroyQuietly,
   encodeRequestEntry,
   redisTimeMs,
@@ -551,6 +552,24 @@ describe("worker transport", () => {
     expect(await client.liveWorkers()).toBe(1);
     await second.stop();
     expect(await client.liveWorkers()).toBe(0);
+  });
+
+  it("removes the consumers of workers that died, and not its own", async () => {
+    const { prefix, admin } = await newPrefix();
+    const worker = await startWorker(prefix, fakeHandlers().handlers, {
+      transport: { heartbeatMs: 100, consumerRetentionMs: 500 },
+    });
+    const { requests } = transportKeys(prefix);
+    const consumers = async () =>
+      (await admin.xInfoConsumers(requests, CONSUMER_GROUP)).map((c) => String(c.name)).sort();
+    // The worker joins the group's consumers with its first request.
+    await (await startClient(prefix)).ping();
+    // A consumer as a worker that crashed leaves it: known to the group, reading no more.
+    await admin.xGroupCreateConsumer(requests, CONSUMER_GROUP, "crashed-worker");
+    expect(await consumers()).toContain("crashed-worker");
+    await eventually(async () => !(await consumers()).includes("crashed-worker"));
+    // Its own stays, though it has been idle longer than the retention too.
+    expect(await consumers()).toEqual([worker.workerId]);
   });
 
   it("never logs request bodies", async () => {

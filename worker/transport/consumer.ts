@@ -64,6 +64,11 @@ export interface StreamConsumerOptions {
   /** How long one XREADGROUP blocks; also bounds how long `stop()` waits for the read loop. */
   blockMs?: number;
   heartbeatMs?: number;
+  /**
+   * A consumer of the group idle this long with nothing pending belonged to a worker that died:
+   * it is removed, so crashed workers do not pile up in the group (default 60 s).
+   */
+  consumerRetentionMs?: number;
   /** How long a retry with the same request id gets the first answer. */
   doneTtlMs?: number;
   /** A gateway that died leaves its reply list behind; this expires it. */
@@ -91,6 +96,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
   const claimIdleMs = options.claimIdleMs ?? 1000;
   const blockMs = options.blockMs ?? 250;
   const heartbeatMs = options.heartbeatMs ?? 1000;
+  const consumerRetentionMs = options.consumerRetentionMs ?? HEARTBEAT_RETENTION_MS;
   const doneTtlMs = options.doneTtlMs ?? 600_000; // as long as the verifier keeps its own mark
   const replyTtlMs = options.replyTtlMs ?? 60_000;
   /** In-flight requests at or below which the reader fetches more. */
@@ -270,6 +276,26 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
       await pause(heartbeatMs, stopSignal.signal);
       if (stopSignal.signal.aborted) break;
       await beat().catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
+      await removeDeadConsumers().catch((error: unknown) =>
+        logger.warn({ err: error }, "removing dead consumers failed"),
+      );
+    }
+  }
+
+  /**
+   * Removes consumers of workers that died: a live one reads every `blockMs`, so it is never idle
+   * for long. Only one with nothing pending: removing a consumer drops its pending entries from
+   * the group, so those are first taken over by a live worker (claimLoop). A worker that was
+   * only stalled this long is added back by its next read.
+   */
+  async function removeDeadConsumers(): Promise<void> {
+    const consumers = await redis.xInfoConsumers(keys.requests, CONSUMER_GROUP);
+    for (const consumer of consumers) {
+      const dead = Number(consumer.pending) === 0 && Number(consumer.idle) > consumerRetentionMs;
+      if (dead && consumer.name !== consumerId) {
+        await redis.xGroupDelConsumer(keys.requests, CONSUMER_GROUP, String(consumer.name));
+        logger.info({ consumer: consumer.name }, "removed the consumer of a worker that died");
+      }
     }
   }
 

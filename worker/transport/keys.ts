@@ -138,6 +138,10 @@ export interface TransportRedis {
     options?: { MKSTREAM?: boolean },
   ): Promise<unknown>;
   xGroupDelConsumer(key: string, group: string, consumer: string): Promise<unknown>;
+  xInfoConsumers(
+    key: string,
+    group: string,
+  ): Promise<Array<{ name: unknown; pending: unknown; idle: unknown }>>;
   xReadGroup(
     group: string,
     consumer: string,
