@@ -276,6 +276,14 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
       await pause(heartbeatMs, stopSignal.signal);
       if (stopSignal.signal.aborted) break;
       await beat().catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
+    }
+  }
+
+  /** Its own loop, so that neither heartbeats nor takeovers wait for it. */
+  async function consumerCleanupLoop(): Promise<void> {
+    while (!stopSignal.signal.aborted) {
+      await pause(consumerRetentionMs / 2, stopSignal.signal);
+      if (stopSignal.signal.aborted) break;
       await removeDeadConsumers().catch((error: unknown) =>
         logger.warn({ err: error }, "removing dead consumers failed"),
       );
@@ -318,7 +326,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
       );
       await connection.connect();
       reader = connection;
-      loops = [readLoop(connection), claimLoop(), heartbeatLoop()];
+      loops = [readLoop(connection), claimLoop(), heartbeatLoop(), consumerCleanupLoop()];
       logger.info({ workerId: consumerId, concurrency, claimIdleMs }, "taking requests");
     },
 
