@@ -15,13 +15,30 @@ import { repeating, type RepeatingJob } from "../common/repeating";
 import type { GatewayConfig } from "../config";
 import type { Db } from "../db";
 
-/** Each kind of row: its table, and what "ended before the cutoff ($1)" means. Fixed text. */
+type RetentionConfig = Pick<
+  GatewayConfig,
+  "EXPIRED_ROWS_RETENTION_HOURS" | "ANONYMOUS_AUDIT_RETENTION_DAYS"
+>;
+const endedRowsHours = (config: RetentionConfig) => config.EXPIRED_ROWS_RETENTION_HOURS;
+
+/**
+ * Each kind of row: its table, what "ended before the cutoff ($1)" means (fixed text, no input),
+ * and how many hours an ended row is kept.
+ */
 const ENDED_ROWS = {
-  Session: { table: "Session", ended: `"expiresAt" < $1` },
-  MfaChallenge: { table: "MfaChallenge", ended: `"expiresAt" < $1` },
-  RootRecovery: { table: "RootRecovery", ended: `"expiresAt" < $1` },
-  OutboxMessage: { table: "OutboxMessage", ended: `("sentAt" < $1 OR "failedAt" < $1)` },
-  AnonymousAuditEvent: { table: "AuditEvent", ended: `"accountId" IS NULL AND "createdAt" < $1` },
+  Session: { table: "Session", ended: `"expiresAt" < $1`, keptHours: endedRowsHours },
+  MfaChallenge: { table: "MfaChallenge", ended: `"expiresAt" < $1`, keptHours: endedRowsHours },
+  RootRecovery: { table: "RootRecovery", ended: `"expiresAt" < $1`, keptHours: endedRowsHours },
+  OutboxMessage: {
+    table: "OutboxMessage",
+    ended: `("sentAt" < $1 OR "failedAt" < $1)`,
+    keptHours: endedRowsHours,
+  },
+  AnonymousAuditEvent: {
+    table: "AuditEvent",
+    ended: `"accountId" IS NULL AND "createdAt" < $1`,
+    keptHours: (config: RetentionConfig) => config.ANONYMOUS_AUDIT_RETENTION_DAYS * 24,
+  },
 } as const;
 
 export type CleanedRows = keyof typeof ENDED_ROWS;
@@ -30,12 +47,7 @@ export type CleanupCounts = Record<CleanedRows, number>;
 export interface ExpiredRowsCleanerOptions {
   db: Db;
   logger: Logger;
-  config: Pick<
-    GatewayConfig,
-    | "EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS"
-    | "EXPIRED_ROWS_RETENTION_HOURS"
-    | "ANONYMOUS_AUDIT_RETENTION_DAYS"
-  >;
+  config: RetentionConfig & Pick<GatewayConfig, "EXPIRED_ROWS_CLEANUP_INTERVAL_SECONDS">;
   /** Rows deleted per statement. Default 1000. */
   batchSize?: number;
 }
@@ -50,8 +62,9 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
   const logger = options.logger.child({ component: "expired-rows" });
   const batchSize = options.batchSize ?? 1000;
 
-  async function deleteEnded(rows: CleanedRows, cutoff: Date): Promise<number> {
-    const { table, ended } = ENDED_ROWS[rows];
+  async function deleteEnded(rows: CleanedRows): Promise<number> {
+    const { table, ended, keptHours } = ENDED_ROWS[rows];
+    const cutoff = new Date(Date.now() - keptHours(config) * 3_600_000);
     const sql =
       `DELETE FROM "${table}" WHERE "id" IN (SELECT "id" FROM "${table}" ` +
       `WHERE ${ended} LIMIT $2 FOR UPDATE SKIP LOCKED)`;
@@ -64,15 +77,9 @@ export function createExpiredRowsCleaner(options: ExpiredRowsCleanerOptions): Ex
   }
 
   async function runOnce(): Promise<CleanupCounts> {
-    const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000);
-    const cutoff = ago(config.EXPIRED_ROWS_RETENTION_HOURS);
-    const anonymousCutoff = ago(config.ANONYMOUS_AUDIT_RETENTION_DAYS * 24);
     const counts = {} as CleanupCounts;
     for (const rows of Object.keys(ENDED_ROWS) as CleanedRows[]) {
-      counts[rows] = await deleteEnded(
-        rows,
-        rows === "AnonymousAuditEvent" ? anonymousCutoff : cutoff,
-      );
+      counts[rows] = await deleteEnded(rows);
     }
     return counts;
   }

@@ -257,6 +257,9 @@ export class MfaAssignmentService {
   }
 }
 
+/** Code lengths some device shows: 6 by default, 8 for some. */
+const ANY_DEVICE = { min: 6, max: 8 };
+
 /**
  * The codes, normalised. Before any I/O their shape is checked against any device (digits, 6 to
  * 8 of them); once the device is loaded, against its own length. Checking 6 up front made 8-digit
@@ -269,7 +272,6 @@ function readCodes(input: CodePair, device?: { digits: number }) {
     code2: normaliseCode(input.authenticationCode2, "authenticationCode2", digits),
   };
 }
-const ANY_DEVICE = { min: 6, max: 8 };
 
 const quotaExceeded = (limit: number) =>
   limitExceeded(`Cannot exceed quota for MFADevicesPerUser: ${limit}.`);

@@ -291,10 +291,11 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
   }
 
   /**
-   * Removes consumers of workers that died: a live one reads every `blockMs`, so it is never idle
-   * for long. Only one with nothing pending: removing a consumer drops its pending entries from
-   * the group, so those are first taken over by a live worker (claimLoop). A worker that was
-   * only stalled this long is added back by its next read.
+   * Removes consumers of workers that died. Redis 7.0 counts a consumer idle from the last entry
+   * it was given, so a live worker that had no requests for a while may be removed too; that is
+   * harmless, as its next read adds it back. Only one with nothing pending: removing a consumer
+   * drops its pending entries from the group, so those are first taken over by a live worker
+   * (claimLoop).
    */
   async function removeDeadConsumers(): Promise<void> {
     const consumers = await redis.xInfoConsumers(keys.requests, CONSUMER_GROUP);

@@ -271,8 +271,9 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     }
     // Passing the claim's window end back means a settlement that arrives after that window
     // ended gives nothing back in the next one. Not awaited, so the reply does not wait a round
-    // trip; best effort, since a settlement lost leaves the claim in flight until its window
-    // ends, which only makes this source's budget stricter, the safe direction.
+    // trip; best effort, since a settlement lost leaves the claim in flight for at most a
+    // minute (the claim lifetime in attempt-budget-1.lua), which only makes this source's
+    // budget stricter, the safe direction.
     const settleClaim = (how: "count" | "release") =>
       void scripts
         .run(lua.attemptBudget, [keys.sourceAttempts], [how, ...budgetArgs, detail!])
