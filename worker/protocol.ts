@@ -10,6 +10,9 @@ import { z } from "zod";
 export const HASH_ALGORITHMS = ["SHA1", "SHA256", "SHA512"] as const;
 export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
 
+/** How many burnt steps a device's row keeps, and a request may carry: the highest ones. */
+export const MAX_BURNT_STEPS = 32;
+
 /** What the worker needs to know about a device to check a code. Nothing in it is secret. */
 export const DeviceStateSchema = z.object({
   /** Stable id of the device row; the replay and attempt keys hang off it. */
@@ -24,6 +27,11 @@ export const DeviceStateSchema = z.object({
   drift: z.number().int(),
   /** The last accepted step as PostgreSQL knows it; the worker takes max(this, Redis). */
   lastStep: z.number().int().nullable(),
+  /**
+   * Steps burnt by CLOCK_SKEW answers as PostgreSQL knows them; the worker refuses a login code
+   * for any of these or of its own. Optional, so a gateway of the previous version still works.
+   */
+  burntSteps: z.array(z.number().int()).max(MAX_BURNT_STEPS).optional(),
 });
 export type DeviceState = z.infer<typeof DeviceStateSchema>;
 
@@ -62,7 +70,15 @@ export const VerifyResultSchema = z.discriminatedUnion("outcome", [
   z.object({ outcome: z.literal("INVALID") }),
   z.object({ outcome: z.literal("REPLAYED") }),
   z.object({ outcome: z.literal("THROTTLED"), retryAfterSeconds: z.number().int().min(1) }),
-  z.object({ outcome: z.literal("CLOCK_SKEW"), offsetSteps: z.number().int() }),
+  z.object({
+    outcome: z.literal("CLOCK_SKEW"),
+    offsetSteps: z.number().int(),
+    /**
+     * The steps this answer burnt: the gateway stores them beside the watermark, so a Redis that
+     * loses its data cannot later accept the code the answer recognised. For the gateway only.
+     */
+    burntSteps: z.array(z.number().int()).optional(),
+  }),
 ]);
 export type VerifyResult = z.infer<typeof VerifyResultSchema>;
 

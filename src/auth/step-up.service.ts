@@ -174,7 +174,7 @@ export class StepUpService {
   ): Promise<(VerifiableDevice & { serialNumber: string; user: UserRow }) | null> {
     const [row] = await this.sql.rows<VerifiableDevice & OwnerColumns & { serialNumber: string }>(
       `SELECT d."id"::text AS "id", d."accountId", d."serialNumber", d."sealedSeed", d."keyId",
-              d."algorithm", d."digits", d."period", d."drift", d."lastStep",
+              d."algorithm", d."digits", d."period", d."drift", d."lastStep", d."burntSteps",
               u."id" AS "ownerId", u."userName" AS "ownerUserName", u."arn" AS "ownerArn",
               u."path" AS "ownerPath", u."createdAt" AS "ownerCreatedAt",
               u."isRoot" AS "ownerIsRoot", u."isAdmin" AS "ownerIsAdmin"

@@ -8,7 +8,12 @@
  */
 import { sourceBucket } from "../common/source-bucket";
 import type { Logger } from "pino";
-import type { DeviceState, VerifyMode, VerifyResult } from "../../worker/protocol";
+import {
+  MAX_BURNT_STEPS,
+  type DeviceState,
+  type VerifyMode,
+  type VerifyResult,
+} from "../../worker/protocol";
 import type { WorkerClient } from "../../worker/client";
 import type { Db } from "../db";
 import { badInput, invalidCode, rateLimited } from "../errors";
@@ -25,6 +30,8 @@ export interface VerifiableDevice {
   period: number;
   drift: number;
   lastStep: number | null;
+  /** Steps burnt by CLOCK_SKEW answers (null from a raw query of a row older than the column). */
+  burntSteps: number[] | null;
 }
 
 /** Enrol and resync need two consecutive codes; login needs one. */
@@ -129,7 +136,26 @@ export class CodeVerificationService {
       },
       meta.requestId,
     );
+    if (result.outcome === "CLOCK_SKEW" && result.burntSteps?.length) {
+      await this.recordBurntSteps(device.id, result.burntSteps);
+    }
     return acceptedOrThrow(result);
+  }
+
+  /**
+   * Keeps the steps a CLOCK_SKEW answer burnt beside the watermark: the worker's own copy lives
+   * only in Redis, and a Redis that lost it would otherwise accept the recognised code once its
+   * step came round, making the answer an oracle. Steps at or below the watermark are dropped
+   * (it refuses them anyway), and only the highest MAX_BURNT_STEPS are kept.
+   */
+  private async recordBurntSteps(deviceId: string, steps: number[]): Promise<void> {
+    await this.db.$executeRaw`
+      UPDATE "VirtualMfaDevice"
+      SET "burntSteps" = ARRAY(
+        SELECT DISTINCT s FROM unnest(COALESCE("burntSteps", '{}') || ${steps}::int[]) AS s
+        WHERE "lastStep" IS NULL OR s > "lastStep"
+        ORDER BY s DESC LIMIT ${MAX_BURNT_STEPS})
+      WHERE "id" = ${deviceId}::uuid`;
   }
 
   /**
@@ -193,6 +219,9 @@ export function deviceState(device: VerifiableDevice): DeviceState {
     period: device.period,
     drift: device.drift,
     lastStep: device.lastStep,
+    burntSteps: (device.burntSteps ?? [])
+      .filter((step) => device.lastStep === null || step > device.lastStep)
+      .slice(0, MAX_BURNT_STEPS),
   };
 }
 

@@ -115,6 +115,7 @@ export interface DeviceRow {
   enableDate: Date | null;
   drift: number;
   lastStep: number | null;
+  burntSteps: number[];
   tags: unknown;
   createdAt: Date;
   user: UserRow | null;

@@ -19,6 +19,7 @@ import {
   type EnrolledDevice,
 } from "../support/signin";
 import { startStack, type Stack } from "../support/stack";
+import { awayFromStepEdge, codeAt } from "../support/totp";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -161,6 +162,49 @@ describe("getSessionToken", () => {
     expect(
       await stack.db.session.count({ where: { accountId: account.accountId, kind: "sts" } }),
     ).toBe(1);
+  });
+
+  it("keeps a code reported as CLOCK_SKEW refused after Redis forgets it, by PostgreSQL's copy of its step", async () => {
+    const { token, device } = await signedInUser("skewed");
+    const where = { serialNumber: device.serialNumber };
+    const { id, drift } = await stack.db.virtualMfaDevice.findUniqueOrThrow({ where });
+    const now = await awayFromStepEdge(stack, 10);
+    const ahead = now + drift + 4;
+    const reported = await actionsOf(stack, token).getSessionToken(
+      device.serialNumber,
+      codeAt(device.seed, ahead),
+    );
+    expect(reported.errors![0]!.extensions).toMatchObject({
+      reason: "CLOCK_SKEW",
+      offsetSteps: drift + 4,
+    });
+    expect(await stack.db.virtualMfaDevice.findUniqueOrThrow({ where })).toMatchObject({
+      burntSteps: [ahead],
+    });
+
+    // As after a Redis restart, once the phone's step has come round (a drift of 4 more stands
+    // in for the wait): the worker's own record of the burnt step is gone.
+    const forget = () =>
+      (stack.redis as unknown as { del(key: string): Promise<number> }).del(
+        `${stack.prefix}:{d:${id}}`,
+      );
+    expect(await forget()).toBe(1);
+    await stack.db.virtualMfaDevice.update({ where, data: { drift: drift + 4 } });
+    const replayed = await actionsOf(stack, token).getSessionToken(
+      device.serialNumber,
+      codeAt(device.seed, ahead),
+    );
+    expect(replayed.errors![0]!.extensions).toMatchObject({ reason: "REPLAYED" });
+
+    // The control: without PostgreSQL's copy, the same code would have granted a session.
+    await forget();
+    await stack.db.virtualMfaDevice.update({ where, data: { burntSteps: [] } });
+    ok(
+      await actionsOf(stack, token).getSessionToken(
+        device.serialNumber,
+        codeAt(device.seed, ahead),
+      ),
+    );
   });
 
   it("refuses a device that is not the caller's, whoever's it is, with FORBIDDEN", async () => {

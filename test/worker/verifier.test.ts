@@ -324,6 +324,28 @@ describe("enrolment, resync and clock skew", () => {
     while ((await redisStep(period)) < now + 1) await sleep(250);
     expect(await verify(login(d.state, d.code(now + 2)))).toEqual({ outcome: "REPLAYED" });
   }, 40_000);
+
+  it("says which steps a CLOCK_SKEW answer burnt, and refuses them when only the gateway still knows them", async () => {
+    const { device, verify, prefix } = setup();
+    const d = device();
+    const now = await freshStep(30);
+    const reported = await verify(login(d.state, d.code(now + 4)));
+    expect(reported).toEqual({ outcome: "CLOCK_SKEW", offsetSteps: 4, burntSteps: [now + 4] });
+    // A pair burns the step after each match too, for later logins.
+    const pairReported = await verify(pair("resync", d.state, d.code(now - 45), d.code(now - 44)));
+    expect(pairReported).toMatchObject({ burntSteps: [now - 45, now - 44] });
+
+    // Redis loses the device's state; its clock has meanwhile reached the reported step, which
+    // a drift of 4 stands in for here. PostgreSQL's copy of the burnt step still refuses it.
+    await redis.del(`${prefix}:{d:${d.state.deviceId}}`);
+    const later = { ...d.state, drift: 4 };
+    expect(await verify(login({ ...later, burntSteps: [now + 4] }, d.code(now + 4)))).toEqual({
+      outcome: "REPLAYED",
+    });
+    // The control: without that copy the same code would have been accepted.
+    await redis.del(`${prefix}:{d:${d.state.deviceId}}`);
+    expect(await verify(login(later, d.code(now + 4)))).toMatchObject({ outcome: "OK" });
+  });
 });
 
 // On a single Redis the verify script checks the per-source budget itself; on Redis Cluster the

@@ -10,7 +10,7 @@
   phase cost 20 commands for a first success from a new network; this costs 7.
 
   KEYS[1] device state    <prefix>:{d:<device>}               hash, fields below
-  KEYS[2] result          <prefix>:{d:<device>}:res:<request> "fingerprint|code|a|b"
+  KEYS[2] result          <prefix>:{d:<device>}:res:<request> "fingerprint|code|a|b|burnt"
   KEYS[3] source budget   <prefix>:{s:<source>}:budget        failures of this source, all devices
                           (on Redis Cluster, where that key lives in another slot, an unused key
                           in the device's slot: the worker claims the budget beforehand with
@@ -42,6 +42,7 @@
   ARGV[25] budget here     "1": check and charge KEYS[3] in this script; "0": the worker did
   ARGV[26] budget limit    ARGV[27] budget window s
   ARGV[28] recentre gap s  a login moves the drift only this long after the last acceptance
+  ARGV[29] burnt steps     "s,s,...": steps PostgreSQL knows were burnt (see `burn`), or ""
 
   Known sources: a source that has succeeded on this device within the known-source memory is
   the owner's (or shares the owner's network). The device-wide layer (`dev`) neither counts
@@ -50,12 +51,14 @@
   that also held back the owner would have to stay short (15 minutes let a thousand sources
   guess about 36,500 times a year). A known source is held back by its own pair layer.
 
-  Returns {code, a, b, nowMs, fromStore}:
+  Returns {code, a, b, nowMs, fromStore, burnt}:
     0 OK a=step b=drift   1 INVALID   2 REPLAYED   3 THROTTLED a=retryAfterSeconds
     4 CLOCK_SKEW a=offsetSteps
     5 CLOCK_RANGE  the worker's search does not cover this script's window; nothing changed,
                    retry with candidates around nowMs
     6 REQUEST_ID_CONFLICT  a result is stored under this request id for a different request
+  `burnt` lists the steps a CLOCK_SKEW answer burnt, "s,s,...", and is "" otherwise. The gateway
+  stores them beside its watermark, so that a Redis which loses this hash reopens none of them.
 
   Redis >= 5 replicates scripts by effects, so calling TIME before writing is allowed; Redis 7
   makes that the only mode, so redis.replicate_commands() is not needed.
@@ -75,9 +78,11 @@ local nowMs = nowSec * 1000 + math.floor(tonumber(time[2]) / 1000)
 -- Idempotency first: a retried request gets the first answer and verifies nothing.
 local stored = redis.call('GET', KEYS[2])
 if stored then
-  local fp, code, a, b = string.match(stored, '^([^|]*)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
-  if fp ~= fingerprint then return {6, 0, 0, nowMs, 1} end
-  return {tonumber(code), tonumber(a), tonumber(b), nowMs, 1}
+  -- Results stored by the previous version have no `burnt` field; they read as "".
+  local fp, code, a, b, burnt =
+    string.match(stored, '^([^|]*)|(%-?%d+)|(%-?%d+)|(%-?%d+)|?([%d,%-]*)$')
+  if fp ~= fingerprint then return {6, 0, 0, nowMs, 1, ''} end
+  return {tonumber(code), tonumber(a), tonumber(b), nowMs, 1, burnt}
 end
 
 local function int(x) return string.format('%.0f', x) end
@@ -86,14 +91,14 @@ local nowStep = math.floor(nowSec / period)
 local centre = nowStep + centreOffset
 local lo, hi = centre - radius, centre + radius
 if mode == 'pair' then hi = hi - 1 end -- s + 1 must lie in the window too
-if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0} end
+if lo < fromStep or hi > toStep then return {5, 0, 0, nowMs, 0, ''} end
 
 -- The per-source budget, when it lives on this Redis: refused without counting, and without
 -- storing the refusal, as a refused claim on Redis Cluster (attempt-budget-1.lua).
 local budgetHere = ARGV[25] == '1'
 if budgetHere then
   local retryAfter = budgetRetryAfter(KEYS[3], ARGV[26], ARGV[27])
-  if retryAfter then return {3, retryAfter, 0, nowMs, 0} end
+  if retryAfter then return {3, retryAfter, 0, nowMs, 0, ''} end
 end
 
 local sourceHash = ARGV[22]
@@ -133,10 +138,11 @@ end
 -- Leaves a layer as it was, tidying away a record whose memory has passed.
 local function untouched(field, before) if before[1] == 0 then drop(field) end end
 
-local function finish(code, a, b)
-  redis.call('SET', KEYS[2], fingerprint .. '|' .. code .. '|' .. int(a) .. '|' .. int(b),
-    'EX', ARGV[20])
-  return {code, a, b, nowMs, 0}
+local function finish(code, a, b, burnt)
+  burnt = burnt or ''
+  redis.call('SET', KEYS[2],
+    fingerprint .. '|' .. code .. '|' .. int(a) .. '|' .. int(b) .. '|' .. burnt, 'EX', ARGV[20])
+  return {code, a, b, nowMs, 0, burnt}
 end
 
 -- Attempts made while locked are not counted, so an attacker cannot extend a lock.
@@ -170,9 +176,11 @@ if pgLastStep and (not watermark or pgLastStep > watermark) then watermark = pgL
 -- beside a reported one, so a report helps a guesser no more than a login guess would; and a
 -- resync with the codes the phone shows right after a CLOCK_SKEW answer is what that answer
 -- asks for.
-local burntList = fields[2] or ''
+-- Redis's own list, and PostgreSQL's: after Redis lost its data, the gateway's copy still holds.
 local burntSteps = {}
-for token in string.gmatch(burntList, '[^,]+') do burntSteps[tonumber(token)] = true end
+for token in string.gmatch((fields[2] or '') .. ',' .. ARGV[29], '[^,]+') do
+  burntSteps[tonumber(token)] = true
+end
 local function burnt(step) return mode ~= 'pair' and burntSteps[step] == true end
 
 local function clamp(x, limit) return math.max(-limit, math.min(limit, x)) end
@@ -264,17 +272,22 @@ local function decide()
     -- valid later (a fast clock), and reporting it must not turn the verifier into an oracle for
     -- future codes: every step recognised here is burnt and will be refused as REPLAYED.
     local nearest = skewed[1]
+    local burnt = {}
     for _, step in ipairs(skewed) do
       if math.abs(step - centre) < math.abs(nearest - centre) then nearest = step end
+      burnt[#burnt + 1] = int(step)
       burntSteps[step] = true
-      if mode == 'pair' then burntSteps[step + 1] = true end
+      if mode == 'pair' then
+        burnt[#burnt + 1] = int(step + 1)
+        burntSteps[step + 1] = true
+      end
     end
     local all = {}
     for step in pairs(burntSteps) do all[#all + 1] = int(step) end
     put('burn', table.concat(all, ','))
     untouched(pairField, pairBefore)
     if not known then untouched('dev', deviceBefore) end
-    return {4, nearest + shown - nowStep, 0}
+    return {4, nearest + shown - nowStep, 0, table.concat(burnt, ',')}
   end
 
   chargeAttempt()
@@ -298,4 +311,4 @@ if not decided then
   error(outcome)
 end
 flush()
-return finish(outcome[1], outcome[2], outcome[3])
+return finish(outcome[1], outcome[2], outcome[3], outcome[4])

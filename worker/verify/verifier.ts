@@ -226,6 +226,8 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       budgetInScript ? 1 : 0,
       ...budgetArgs,
       policy.loginRecentreSeconds,
+      // The store keeps at most MAX_BURNT_STEPS; the request schema has already held it to that.
+      (device.burntSteps ?? []).join(","),
     ];
     const deviceKeys = [
       keys.state,
@@ -233,21 +235,21 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       budgetInScript ? keys.sourceBudget : keys.noSourceBudget,
     ];
 
-    /** One verify script call: {code, a, b, nowMs, fromStore}, as verify-3.lua returns. */
+    /** One verify script call: {code, a, b, nowMs, fromStore} and the burnt steps. */
     const runVerify = async () => {
       const { from, to, matches } = candidates(seed, request, window, localClock() + offsetMs);
       const sentAt = localClock();
-      const reply = integers(
+      const reply = scriptReply(
         await scripts.run(lua.verify, deviceKeys, fixedArgs(from, to, matches)),
         5,
       );
-      offsetMs = reply[3]! - (sentAt + localClock()) / 2;
+      offsetMs = reply.numbers[3]! - (sentAt + localClock()) / 2;
       return reply;
     };
     // CLOCK_RANGE changed nothing: search once more, around Redis's time.
     const check = async () => {
       const reply = await runVerify();
-      return reply[0] === 5 ? runVerify() : reply;
+      return reply.numbers[0] === 5 ? runVerify() : reply;
     };
 
     if (budgetInScript) return conclude(await check());
@@ -262,11 +264,12 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       2,
     );
     if (allowed !== 1) {
-      const [found, ...storedReply] = integers(
+      const stored = scriptReply(
         await scripts.run(lua.storedResult, [keys.result], [fingerprint]),
         4,
       );
-      if (found === 1) return toResult(storedReply[0]!, storedReply[1]!, storedReply[2]!);
+      const [found, ...storedNumbers] = stored.numbers;
+      if (found === 1) return toResult({ numbers: storedNumbers, burnt: stored.burnt });
       return { outcome: "THROTTLED", retryAfterSeconds: Math.max(1, detail!) };
     }
     // Passing the claim's window end back means a settlement that arrives after that window
@@ -278,7 +281,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       void scripts
         .run(lua.attemptBudget, [keys.sourceAttempts], [how, ...budgetArgs, detail!])
         .catch(() => undefined);
-    let reply: number[];
+    let reply: ScriptReply;
     try {
       reply = await check();
     } catch (error) {
@@ -290,7 +293,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
     }
     // Counted: a fresh INVALID, exactly what verify-3.lua charges the budget for on a single
     // Redis. Replayed or skewed genuine codes, locks, stored results and CLOCK_RANGE are released.
-    settleClaim(reply[0] === 1 && reply[4] === 0 ? "count" : "release");
+    settleClaim(reply.numbers[0] === 1 && reply.numbers[4] === 0 ? "count" : "release");
     return conclude(reply);
   }
 
@@ -342,13 +345,32 @@ function integers(reply: unknown, count: number): number[] {
   return reply as number[];
 }
 
-/** The verify script's reply as a result, or an error when it could not decide. */
-function conclude([code, a, b]: number[]): VerifyResult {
-  if (code === 5) throw new VerifierError("UNAVAILABLE", SCRIPT_CODES[5]);
-  return toResult(code!, a!, b!);
+/** A verify or stored-result script's reply: its leading integers, then the burnt steps. */
+interface ScriptReply {
+  numbers: number[];
+  burnt: number[];
 }
 
-function toResult(code: number, a: number, b: number): VerifyResult {
+/** `count` safe integers and a list of steps ("s,s,..." or ""), or an error. */
+function scriptReply(reply: unknown, count: number): ScriptReply {
+  if (!Array.isArray(reply) || reply.length !== count + 1) {
+    throw new VerifierError("UNAVAILABLE", "malformed script reply");
+  }
+  const burntList = reply[count];
+  if (typeof burntList !== "string" || !/^(-?\d+(,-?\d+)*)?$/.test(burntList)) {
+    throw new VerifierError("UNAVAILABLE", "malformed script reply");
+  }
+  const burnt = burntList === "" ? [] : burntList.split(",").map(Number);
+  return { numbers: integers(reply.slice(0, count), count), burnt: integers(burnt, burnt.length) };
+}
+
+/** The verify script's reply as a result, or an error when it could not decide. */
+function conclude(reply: ScriptReply): VerifyResult {
+  if (reply.numbers[0] === 5) throw new VerifierError("UNAVAILABLE", SCRIPT_CODES[5]);
+  return toResult(reply);
+}
+
+function toResult({ numbers: [code, a, b], burnt }: ScriptReply): VerifyResult {
   const result = (() => {
     switch (code) {
       case 0:
@@ -360,7 +382,7 @@ function toResult(code: number, a: number, b: number): VerifyResult {
       case 3:
         return { outcome: "THROTTLED", retryAfterSeconds: a };
       case 4:
-        return { outcome: "CLOCK_SKEW", offsetSteps: a };
+        return { outcome: "CLOCK_SKEW", offsetSteps: a, burntSteps: burnt };
       case 6:
         throw new VerifierError("BAD_REQUEST", SCRIPT_CODES[6]);
       default:

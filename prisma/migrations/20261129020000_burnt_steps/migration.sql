@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "VirtualMfaDevice" ADD COLUMN     "burntSteps" INTEGER[] DEFAULT ARRAY[]::INTEGER[];
