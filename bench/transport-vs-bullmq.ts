@@ -67,6 +67,7 @@ const refuse = () => Promise.reject(new Error("the benchmark only verifies"));
 const handlersFor = (verify: WorkerHandlers["verify"]): WorkerHandlers => ({
   provision: refuse,
   reseal: refuse,
+  forget: refuse,
   verify,
 });
 const hang = () => new Promise<never>(() => undefined);

@@ -23,7 +23,12 @@ type Redis = ReturnType<typeof createClient>;
 const refuseWork = async (): Promise<never> => {
   throw new Error("the benchmark only pings");
 };
-const handlers: WorkerHandlers = { provision: refuseWork, verify: refuseWork, reseal: refuseWork };
+const handlers: WorkerHandlers = {
+  provision: refuseWork,
+  verify: refuseWork,
+  reseal: refuseWork,
+  forget: refuseWork,
+};
 
 async function connect(opened: Redis[]): Promise<Redis> {
   const redis = createClient({ url: REDIS_URL });

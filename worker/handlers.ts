@@ -27,5 +27,6 @@ export function createHandlers(deps: HandlerDeps): WorkerHandlers {
     provision: async (request) => provisionSeed(deps.keyring, request),
     verify: (request, requestId) => verifier.verify(request, requestId),
     reseal: async (request) => resealSeed(deps.keyring, request.device),
+    forget: async (request) => ({ forgotten: await verifier.forget(request.deviceId) }),
   };
 }

@@ -61,6 +61,11 @@ export const RequestSchema = z.discriminatedUnion("op", [
     op: z.literal("reseal"),
     device: DeviceStateSchema,
   }),
+  /** A deleted device: its verification state in Redis can go now instead of lapsing. */
+  z.object({
+    op: z.literal("forget"),
+    deviceId: z.string().min(1).max(64),
+  }),
 ]);
 export type WorkerRequest = z.infer<typeof RequestSchema>;
 export type WorkerOp = WorkerRequest["op"];
@@ -89,6 +94,8 @@ export const ProvisionReplySchema = z.object({
   keyId: z.string(),
 });
 export const ResealReplySchema = z.object({ sealedSeed: z.string(), keyId: z.string() });
+/** Whether the worker held any state for the device. */
+export const ForgetReplySchema = z.object({ forgotten: z.boolean() });
 
 /** Maps each op to the schema of its successful reply, so the client is typed per op. */
 export const ReplySchemas = {
@@ -96,6 +103,7 @@ export const ReplySchemas = {
   provision: ProvisionReplySchema,
   verify: VerifyResultSchema,
   reseal: ResealReplySchema,
+  forget: ForgetReplySchema,
 } as const;
 export type ReplyFor<Op extends WorkerOp> = z.infer<(typeof ReplySchemas)[Op]>;
 

@@ -30,6 +30,7 @@ export interface WorkerHandlers {
   /** `requestId` lets the verifier make a retried or taken-over request idempotent. */
   verify(request: RequestFor<"verify">, requestId: string): Awaitable<ReplyFor<"verify">>;
   reseal(request: RequestFor<"reseal">): Awaitable<ReplyFor<"reseal">>;
+  forget(request: RequestFor<"forget">): Awaitable<ReplyFor<"forget">>;
 }
 
 /**
@@ -136,6 +137,8 @@ function dispatch(handlers: WorkerHandlers, request: ExecutableRequest, requestI
       return handlers.verify(request, requestId);
     case "reseal":
       return handlers.reseal(request);
+    case "forget":
+      return handlers.forget(request);
   }
 }
 

@@ -334,6 +334,24 @@ export class MfaDeviceService {
         tx,
       );
     });
+    void this.forgetVerificationState(device.id, meta.requestId);
+  }
+
+  /**
+   * Asks the worker to drop a deleted device's Redis state now rather than when its longest
+   * memory lapses (210 days): with devices rotated and deleted at scale, that is most of what
+   * Redis would hold. Best effort: the deletion has happened, and state left behind names a
+   * device id that is never reused, so it only costs memory until it lapses.
+   */
+  private async forgetVerificationState(deviceId: string, requestId: string): Promise<void> {
+    try {
+      await this.worker.call({ op: "forget", deviceId }, { logContext: { requestId } });
+    } catch (error) {
+      this.logger.warn(
+        { deviceId, requestId, err: error },
+        "could not drop a deleted device's verification state; it lapses on its own",
+      );
+    }
   }
 }
 

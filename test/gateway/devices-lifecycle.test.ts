@@ -3,7 +3,7 @@
  * records from real AWS, and what happens when no auth worker answers.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { errorCode, ok } from "../support/graphql";
 import {
   createTestAccount,
@@ -34,6 +34,11 @@ const DELETE = `mutation($input: DeleteVirtualMfaDeviceInput!) { deleteVirtualMf
 const DEVICE = `query($serialNumber: String!) {
   virtualMfaDevice(serialNumber: $serialNumber) { serialNumber user { userName } enableDate }
 }`;
+
+const DEACTIVATE = `mutation($input: DeactivateMfaDeviceInput!) { deactivateMfaDevice(input: $input) { serialNumber } }`;
+
+const redisKeyExists = async (key: string) =>
+  (await (stack.redis as unknown as { exists(key: string): Promise<number> }).exists(key)) === 1;
 
 const deviceCount = (account: TestAccount) =>
   stack.db.virtualMfaDevice.count({ where: { accountId: account.accountId } });
@@ -281,6 +286,23 @@ describe("deleting a device", () => {
     expect(errorCode(res)).toBe("NOT_FOUND");
   });
 
+  it("drops the device's verification state from Redis once it is deleted", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "fay");
+    // Enabling leaves state in Redis: the watermark and the source that succeeded.
+    const device = await enrolDevice(stack, account.rootToken, "fay", "fay-phone");
+    const input = { serialNumber: device.serialNumber };
+    ok(await stack.gql(DEACTIVATE, { input: { ...input, userName: "fay" } }, account.rootToken));
+    const { id } = await stack.db.virtualMfaDevice.findUniqueOrThrow({ where: input });
+    const stateKey = `${stack.prefix}:{d:${id}}`;
+    expect(await redisKeyExists(stateKey)).toBe(true);
+
+    ok(await stack.gql(DELETE, { input }, account.rootToken));
+    await vi.waitFor(async () => expect(await redisKeyExists(stateKey)).toBe(false), {
+      timeout: 5000,
+    });
+  });
+
   it("refuses while the device is assigned, with DELETE_CONFLICT", async () => {
     const account = await createTestAccount(stack);
     await createTestUser(stack, account.rootToken, "erin");
@@ -358,6 +380,22 @@ describe("when no auth worker answers", () => {
     }
     // And with a worker back, the same request succeeds.
     await createDevice(stack, account.rootToken, "offline");
+  });
+
+  it("still deletes a device: its state in Redis then lapses on its own", async () => {
+    const account = await createTestAccount(stack);
+    const device = await createDevice(stack, account.rootToken, "orphan");
+    const stopped = stack.workers.splice(0, stack.workers.length);
+    try {
+      await Promise.all(stopped.map((w) => w.stop()));
+      const input = { serialNumber: device.serialNumber };
+      expect(ok(await stack.gql(DELETE, { input }, account.rootToken))).toEqual({
+        deleteVirtualMfaDevice: { deleted: true },
+      });
+      expect(await deviceCount(account)).toBe(0);
+    } finally {
+      await stack.addWorker();
+    }
   });
 
   it("refuses to enable a device with SERVICE_UNAVAILABLE and leaves it unassigned", async () => {

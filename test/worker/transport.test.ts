@@ -100,6 +100,7 @@ function fakeHandlers(overrides: Partial<WorkerHandlers> = {}) {
       return { outcome: "OK", step: 1000 + drift, drift };
     },
     reseal: async () => ({ sealedSeed: "resealed-seed", keyId: "k2" }),
+    forget: async () => ({ forgotten: false }),
     ...overrides,
   };
   return { handlers, verified };

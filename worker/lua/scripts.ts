@@ -41,6 +41,7 @@ export interface WorkerScripts {
   /** The per-source budget on Redis Cluster, where it lives outside the device's slot. */
   attemptBudget: LuaScript;
   storedResult: LuaScript;
+  forgetDevice: LuaScript;
 }
 
 const FILE_PATTERN = /^([a-z][a-z-]*)-(\d+)\.lua$/;
@@ -104,6 +105,7 @@ export function loadWorkerScripts(dir?: string): WorkerScripts {
     verify: pick("verify"),
     attemptBudget: pick("attempt-budget"),
     storedResult: pick("stored-result"),
+    forgetDevice: pick("forget-device"),
   };
   if (dir === undefined) cached = scripts;
   return scripts;

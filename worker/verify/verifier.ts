@@ -48,6 +48,12 @@ export interface VerifierDeps {
 
 export interface Verifier {
   verify(request: VerifyRequest, requestId: string): Promise<VerifyResult>;
+  /**
+   * Deletes a deleted device's state hash (watermark, failures, burnt steps, known sources),
+   * which would otherwise lapse only after the longest of its memories (210 days by default).
+   * Stored results keep their ten minutes: a retry still gets its first answer.
+   */
+  forget(deviceId: string): Promise<boolean>;
 }
 
 /** Numeric codes returned by the Lua scripts, each with the one meaning it has. */
@@ -298,6 +304,10 @@ export function createVerifier(deps: VerifierDeps): Verifier {
   }
 
   return {
+    async forget(deviceId) {
+      const { state } = verifierKeys(prefix, deviceId, "", "");
+      return (await scripts.run(lua.forgetDevice, [state], [])) === 1;
+    },
     async verify(input, requestId) {
       const parsed = RequestSchema.safeParse(input);
       if (!parsed.success || parsed.data.op !== "verify") {
