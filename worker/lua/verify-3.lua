@@ -272,13 +272,13 @@ local function decide()
     -- valid later (a fast clock), and reporting it must not turn the verifier into an oracle for
     -- future codes: every step recognised here is burnt and will be refused as REPLAYED.
     local nearest = skewed[1]
-    local burnt = {}
+    local newlyBurnt = {}
     for _, step in ipairs(skewed) do
       if math.abs(step - centre) < math.abs(nearest - centre) then nearest = step end
-      burnt[#burnt + 1] = int(step)
+      newlyBurnt[#newlyBurnt + 1] = int(step)
       burntSteps[step] = true
       if mode == 'pair' then
-        burnt[#burnt + 1] = int(step + 1)
+        newlyBurnt[#newlyBurnt + 1] = int(step + 1)
         burntSteps[step + 1] = true
       end
     end
@@ -287,7 +287,7 @@ local function decide()
     put('burn', table.concat(all, ','))
     untouched(pairField, pairBefore)
     if not known then untouched('dev', deviceBefore) end
-    return {4, nearest + shown - nowStep, 0, table.concat(burnt, ',')}
+    return {4, nearest + shown - nowStep, 0, table.concat(newlyBurnt, ',')}
   end
 
   chargeAttempt()
