@@ -325,6 +325,29 @@ describe("enrolment, resync and clock skew", () => {
     expect(await verify(login(d.state, d.code(now + 2)))).toEqual({ outcome: "REPLAYED" });
   }, 40_000);
 
+  it("keeps only the 32 highest burnt steps above the watermark, however long the list had grown", async () => {
+    const { device, verify, prefix } = setup();
+    const d = device();
+    const now = await freshStep(30);
+    const state = `${prefix}:{d:${d.state.deviceId}}`;
+    // As a device whose list grew without bound before the cap: a thousand steps long gone.
+    const stale = Array.from({ length: 1000 }, (_, i) => now - 1500 + i);
+    await redis.hSet(state, "burn", stale.join(","));
+    const burntList = async () =>
+      String(await redis.hGet(state, "burn"))
+        .split(",")
+        .map(Number);
+
+    expect(await verify(login(d.state, d.code(now + 4)))).toMatchObject({ outcome: "CLOCK_SKEW" });
+    const kept = await burntList();
+    expect(kept).toHaveLength(32);
+    expect(kept).toEqual([now + 4, ...stale.slice(-31).reverse()]);
+
+    // An acceptance moves the watermark, and only steps above it stay.
+    expect(await verify(login(d.state, d.code(now)))).toMatchObject({ outcome: "OK" });
+    expect(await burntList()).toEqual([now + 4]);
+  });
+
   it("says which steps a CLOCK_SKEW answer burnt, and refuses them when only the gateway still knows them", async () => {
     const { device, verify, prefix } = setup();
     const d = device();

@@ -43,6 +43,7 @@
   ARGV[26] budget limit    ARGV[27] budget window s
   ARGV[28] recentre gap s  a login moves the drift only this long after the last acceptance
   ARGV[29] burnt steps     "s,s,...": steps PostgreSQL knows were burnt (see `burn`), or ""
+  ARGV[30] burnt kept      how many burnt steps `burn` keeps: the highest above the watermark
 
   Known sources: a source that has succeeded on this device within the known-source memory is
   the owner's (or shares the owner's network). The device-wide layer (`dev`) neither counts
@@ -183,6 +184,21 @@ for token in string.gmatch((fields[2] or '') .. ',' .. ARGV[29], '[^,]+') do
 end
 local function burnt(step) return mode ~= 'pair' and burntSteps[step] == true end
 
+-- The burnt steps worth keeping, as `burn` stores them: those above `floor` (the watermark
+-- refuses the rest anyway), at most the ARGV[30] highest, as the gateway keeps them. Unbounded,
+-- a list anyone can grow for free (a CLOCK_SKEW answer costs no attempt) on a device of their
+-- own made every check of it scan megabytes inside Redis, stalling every other account.
+local function burnField(floor)
+  local kept = {}
+  for step in pairs(burntSteps) do
+    if not floor or step > floor then kept[#kept + 1] = step end
+  end
+  table.sort(kept, function(x, y) return x > y end)
+  local parts = {}
+  for i = 1, math.min(tonumber(ARGV[30]), #kept) do parts[i] = int(kept[i]) end
+  return table.concat(parts, ',')
+end
+
 local function clamp(x, limit) return math.max(-limit, math.min(limit, x)) end
 -- In pair mode the device showed code2 for s + 1, so that is where its clock is.
 local shown = 0
@@ -247,11 +263,8 @@ local function decide()
       else drop('dev') end
     end
     drop(pairField)
-    local later = {}
-    for step in pairs(burntSteps) do
-      if step > newWatermark then later[#later + 1] = int(step) end
-    end
-    if #later > 0 then put('burn', table.concat(later, ',')) else drop('burn') end
+    local later = burnField(newWatermark)
+    if later ~= '' then put('burn', later) else drop('burn') end
     -- Remember the source. A source remembered within the last hour is left as it is: most
     -- sign-ins come from known networks, and an hour is nothing against the memory of months.
     if not (known and lastSuccess > nowMs - 3600000) then
@@ -282,9 +295,7 @@ local function decide()
         burntSteps[step + 1] = true
       end
     end
-    local all = {}
-    for step in pairs(burntSteps) do all[#all + 1] = int(step) end
-    put('burn', table.concat(all, ','))
+    put('burn', burnField(watermark))
     untouched(pairField, pairBefore)
     if not known then untouched('dev', deviceBefore) end
     return {4, nearest + shown - nowStep, 0, table.concat(newlyBurnt, ',')}

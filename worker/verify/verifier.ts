@@ -8,6 +8,7 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import {
+  MAX_BURNT_STEPS,
   RequestSchema,
   VerifyResultSchema,
   type VerifyResult,
@@ -234,6 +235,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
       policy.loginRecentreSeconds,
       // The store keeps at most MAX_BURNT_STEPS; the request schema has already held it to that.
       (device.burntSteps ?? []).join(","),
+      MAX_BURNT_STEPS,
     ];
     const deviceKeys = [
       keys.state,
