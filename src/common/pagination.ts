@@ -3,6 +3,7 @@
  * account it belongs to, so a cursor from another list or another account is refused
  * instead of silently paging somewhere else.
  */
+import { createHash } from "node:crypto";
 import { badInput } from "../errors";
 import { hasLoneSurrogate } from "./unicode";
 
@@ -17,10 +18,17 @@ export interface CursorPayload {
   after: string;
 }
 
+/**
+ * A list is named in its cursor by a hash: its name holds the path prefix, up to 512 characters
+ * that JSON may double (`"` and `\` are legal in paths), which made cursors too long to accept
+ * back, so the next page could never be reached.
+ */
+const listTag = (list: string) =>
+  createHash("sha256").update(list).digest("base64url").slice(0, 16);
+
 export function encodeCursor(payload: CursorPayload): string {
-  return Buffer.from(JSON.stringify([payload.list, payload.accountId, payload.after])).toString(
-    "base64url",
-  );
+  const { list, accountId, after } = payload;
+  return Buffer.from(JSON.stringify([listTag(list), accountId, after])).toString("base64url");
 }
 
 const invalidMarker = () => badInput("Invalid Marker.");
@@ -38,7 +46,7 @@ export function decodeCursor(cursor: string, list: string, accountId: string): s
   if (
     !Array.isArray(decoded) ||
     decoded.length !== 3 ||
-    decoded[0] !== list ||
+    decoded[0] !== listTag(list) ||
     decoded[1] !== accountId ||
     typeof decoded[2] !== "string" ||
     // Text PostgreSQL cannot hold: a marker this service made never contains it.

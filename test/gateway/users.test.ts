@@ -210,6 +210,23 @@ describe("listing users", () => {
     expect(pages).toBe(3);
   });
 
+  it("pages under the longest path prefix, even one JSON would double in a cursor", async () => {
+    const account = await createTestAccount(stack);
+    const path = "/" + '"'.repeat(255) + "\\".repeat(255) + "/"; // 512 characters, all legal
+    for (const name of ["q1", "q2", "q3"])
+      await createTestUser(stack, account.rootToken, name, { path });
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const page: ListData = ok(
+        await stack.gql<ListData>(LIST, { first: 1, after, pathPrefix: path }, account.rootToken),
+      );
+      seen.push(...page.users.edges.map((e) => e.node.userName));
+      after = page.users.pageInfo.hasNextPage ? page.users.pageInfo.endCursor : null;
+    } while (after);
+    expect(seen).toEqual(["q1", "q2", "q3"]);
+  });
+
   it("filters by path prefix", async () => {
     const account = await createTestAccount(stack);
     await createTestUser(stack, account.rootToken, "in-a", { path: "/a/" });

@@ -22,10 +22,17 @@ describe("cursors", () => {
     Buffer.from("{}").toString("base64url"),
     Buffer.from('["a","b",3]').toString("base64url"),
     // Text PostgreSQL cannot hold, as a client could write it into a marker of its own.
-    Buffer.from('["users:/","123456789012","\\ud800"]').toString("base64url"),
-    Buffer.from('["users:/","123456789012","a\\u0000"]').toString("base64url"),
+    encodeCursor({ list: "users:/", accountId: "123456789012", after: "\ud800" }),
+    encodeCursor({ list: "users:/", accountId: "123456789012", after: "a\u0000" }),
   ])("refuses malformed cursor %#", (cursor) => {
     expect(() => decodeCursor(cursor, "users:/", "123456789012")).toThrow("Invalid Marker.");
+  });
+
+  it("stays short enough to be accepted back whatever the list's name", () => {
+    const list = `users:/${'"'.repeat(255)}${"\\".repeat(255)}/`;
+    const cursor = encodeCursor({ list, accountId: "123456789012", after: "x".repeat(256) });
+    expect(cursor.length).toBeLessThanOrEqual(1024);
+    expect(decodeCursor(cursor, list, "123456789012")).toBe("x".repeat(256));
   });
 });
 
