@@ -19,6 +19,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { base32Decode } from "../worker/totp/base32";
 import { hotp, stepAt } from "../worker/totp/hotp";
+import { DEFAULT_POLICY } from "../worker/verify/policy";
 import { freePort } from "./free-port";
 
 const env = process.env;
@@ -48,6 +49,8 @@ function rssMb(pid: number): number | undefined {
 }
 
 const stepNow = () => stepAt(Date.now(), 30);
+/** The production policy's loginRecentreSeconds (worker/verify/policy.ts), in 30 s steps. */
+const RECENTRE_GAP_STEPS = DEFAULT_POLICY.loginRecentreSeconds / 30;
 const totp = (seed: Buffer, step: number) => hotp(seed, step, "SHA1", 6);
 
 interface Gql {
@@ -103,7 +106,10 @@ interface Device {
   userName: string;
   seed: Buffer;
   lastStep: number;
-  /** The drift the product has stored: each accepted code re-centres it on its own step. */
+  /**
+   * The drift the product has stored. A login re-centres it on its own step only when the
+   * device's last acceptance is an hour old or more (the worker's loginRecentreSeconds).
+   */
   drift: number;
 }
 
@@ -172,8 +178,9 @@ async function client(url: string, index: number, until: number) {
     // Inside the ±1 window around now + drift, above the watermark.
     const use = Math.max(device.lastStep + 1, centre);
     if (use > centre + 1) return false;
+    const lastAcceptedAt = device.lastStep - device.drift;
+    if (stepNow() - lastAcceptedAt >= RECENTRE_GAP_STEPS) device.drift = use - stepNow();
     device.lastStep = use;
-    device.drift = use - stepNow();
     const first = await gql(
       url,
       `mutation($i: SignInInput!) { signIn(input: $i) { status challenge { challenge } } }`,
