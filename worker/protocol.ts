@@ -83,6 +83,8 @@ export const VerifyResultSchema = z.discriminatedUnion("outcome", [
      * loses its data cannot later accept the code the answer recognised. For the gateway only.
      */
     burntSteps: z.array(z.number().int()).optional(),
+    /** Redis's time when the script decided, epoch ms: what the device's clock was compared with. */
+    serverTime: z.number().int().optional(),
   }),
 ]);
 export type VerifyResult = z.infer<typeof VerifyResultSchema>;

@@ -234,7 +234,14 @@ function acceptedOrThrow(result: VerifyResult): AcceptedCode {
     case "REPLAYED":
       throw replayedCode();
     case "CLOCK_SKEW":
-      throw invalidCode(undefined, { reason: "CLOCK_SKEW", offsetSteps: result.offsetSteps });
+      throw invalidCode(undefined, {
+        reason: "CLOCK_SKEW",
+        offsetSteps: result.offsetSteps,
+        // What the device's clock was compared with, so an app can say how far off it is.
+        ...(result.serverTime === undefined
+          ? {}
+          : { serverTime: new Date(result.serverTime).toISOString() }),
+      });
     case "THROTTLED":
       throw rateLimited(result.retryAfterSeconds);
   }

@@ -22,9 +22,13 @@ export function instrumentWorkerClient(
         done({ result: "ok" });
         const sent: WorkerRequest = request;
         if (sent.op === "verify") {
-          const { outcome } = reply as VerifyResult;
-          metrics.verifications.inc({ mode: sent.mode, outcome });
-          if (outcome === "THROTTLED") metrics.attemptLimitRefusals.inc({ mode: sent.mode });
+          const result = reply as VerifyResult;
+          const labels = { mode: sent.mode, outcome: result.outcome };
+          metrics.verifications.inc(labels);
+          if (result.outcome === "THROTTLED") metrics.attemptLimitRefusals.inc({ mode: sent.mode });
+          if (result.outcome === "OK") metrics.clockOffsets.observe(labels, Math.abs(result.drift));
+          if (result.outcome === "CLOCK_SKEW")
+            metrics.clockOffsets.observe(labels, Math.abs(result.offsetSteps));
         }
         return reply;
       } catch (error) {

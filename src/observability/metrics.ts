@@ -46,6 +46,8 @@ export interface GatewayMetrics {
   readonly requestDuration: Histogram<"operation" | "type" | "outcome">;
   readonly verifications: Counter<"mode" | "outcome">;
   readonly attemptLimitRefusals: Counter<"mode">;
+  /** How far from Redis's clock devices are: |drift| when accepted, |offset| when skewed. */
+  readonly clockOffsets: Histogram<"mode" | "outcome">;
   readonly workerCalls: Histogram<"op" | "result">;
   readonly operationRefusals: Counter<"limit">;
   /** Password checks and root recoveries refused because one of the gateway's budgets was full. */
@@ -79,6 +81,16 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     labelNames: ["mode"] as const,
     registers,
   });
+  const clockOffsets = new Histogram({
+    name: "mfa_gateway_device_clock_offset_steps",
+    help:
+      "How far devices' clocks are from Redis's, in 30 s steps: |drift| of accepted codes " +
+      "(outcome OK) and |offset| of codes answered CLOCK_SKEW, by mode; growing upper " +
+      "quantiles usually mean ageing hardware tokens or phones without time sync",
+    labelNames: ["mode", "outcome"] as const,
+    buckets: [0, 1, 2, 3, 5, 10, 20, 40, 60],
+    registers,
+  });
   const workerCalls = new Histogram({
     name: "mfa_gateway_worker_call_duration_seconds",
     help: "Calls to the auth worker by op and result (ok, unavailable, refused)",
@@ -109,6 +121,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     requestDuration,
     verifications,
     attemptLimitRefusals,
+    clockOffsets,
     workerCalls,
     operationRefusals,
     budgetRefusals,

@@ -16,11 +16,17 @@ import { instrumentHandlers, listenForProbes } from "../../worker/metrics";
 import { connectRedis } from "../../worker/redis-connection";
 import { parseKeyring } from "../../worker/seal/keyring";
 import { createWorker, type Worker } from "../../worker/worker";
-import { errorCode, gqlRequest } from "../support/graphql";
-import { createTestAccount, type TestAccount } from "../support/fixtures";
+import { errorCode, gqlRequest, ok } from "../support/graphql";
+import { createTestAccount, createTestUser, type TestAccount } from "../support/fixtures";
 import { logSink, startStack, type Stack } from "../support/stack";
 import { testKeyringSpec } from "../support/workers";
-import { createDevice, type CreatedDevice } from "../support/totp";
+import {
+  awayFromStepEdge,
+  codePair,
+  createDevice,
+  ENABLE_DEVICE,
+  type CreatedDevice,
+} from "../support/totp";
 
 let stack: Stack;
 let worker: Worker;
@@ -187,6 +193,32 @@ describe("verification metrics", () => {
       expect(worker).not.toMatch(secret);
       expect(stack.logs.join("\n")).not.toMatch(secret);
     }
+  });
+
+  it("measure how far devices' clocks are: the drift of accepted codes, the offset of skewed ones", async () => {
+    const account = await createTestAccount(stack);
+    const enable = async (userName: string, pairAt: (seed: string) => object) => {
+      await createTestUser(stack, account.rootToken, userName);
+      const device = await createDevice(stack, account.rootToken, `${userName}-phone`);
+      const input = { userName, serialNumber: device.serialNumber, ...pairAt(device.seed) };
+      return stack.gql(ENABLE_DEVICE, { input }, account.rootToken);
+    };
+    const before = await scrape(gatewayMetricsUrl());
+    const now = await awayFromStepEdge(stack, 5);
+    // Eight steps slow: accepted, with a drift of -7 (the device showed now-7 last).
+    ok(await enable("slow", (seed) => codePair(seed, now - 8)));
+    // Sixteen slow: past the enrolment window, answered CLOCK_SKEW.
+    const far = await enable("far", (seed) => codePair(seed, now - 16));
+    expect(far.errors![0]!.extensions).toMatchObject({ reason: "CLOCK_SKEW", offsetSteps: -15 });
+
+    const after = await scrape(gatewayMetricsUrl());
+    const rise = (outcome: string, le: string) => {
+      const labels = { mode: "enrol", outcome, le };
+      const name = "mfa_gateway_device_clock_offset_steps_bucket";
+      return sample(after, name, labels) - sample(before, name, labels);
+    };
+    expect([rise("OK", "5"), rise("OK", "10")]).toEqual([0, 1]);
+    expect([rise("CLOCK_SKEW", "10"), rise("CLOCK_SKEW", "20")]).toEqual([0, 1]);
   });
 
   it("count refusals by the endpoint's limits", async () => {

@@ -178,6 +178,9 @@ describe("getSessionToken", () => {
       reason: "CLOCK_SKEW",
       offsetSteps: drift + 4,
     });
+    // And the server time the phone's clock was compared with, for the app to show.
+    const serverTime = Date.parse(String(reported.errors![0]!.extensions!.serverTime));
+    expect(Math.floor(serverTime / 30_000)).toBe(now);
     expect(await stack.db.virtualMfaDevice.findUniqueOrThrow({ where })).toMatchObject({
       burntSteps: [ahead],
     });

@@ -353,7 +353,15 @@ describe("enrolment, resync and clock skew", () => {
     const d = device();
     const now = await freshStep(30);
     const reported = await verify(login(d.state, d.code(now + 4)));
-    expect(reported).toEqual({ outcome: "CLOCK_SKEW", offsetSteps: 4, burntSteps: [now + 4] });
+    expect(reported).toEqual({
+      outcome: "CLOCK_SKEW",
+      offsetSteps: 4,
+      burntSteps: [now + 4],
+      serverTime: expect.any(Number),
+    });
+    // The time it was compared with is Redis's, inside the step the test took as now.
+    const { serverTime } = reported as { serverTime: number };
+    expect(Math.floor(serverTime / 30_000)).toBe(now);
     // A pair burns the step after each match too, for later logins.
     const pairReported = await verify(pair("resync", d.state, d.code(now - 45), d.code(now - 44)));
     expect(pairReported).toMatchObject({ burntSteps: [now - 45, now - 44] });

@@ -382,7 +382,7 @@ function conclude(reply: ScriptReply): VerifyResult {
   return toResult(reply);
 }
 
-function toResult({ numbers: [code, a, b], burnt }: ScriptReply): VerifyResult {
+function toResult({ numbers: [code, a, b, nowMs], burnt }: ScriptReply): VerifyResult {
   const result = (() => {
     switch (code) {
       case 0:
@@ -394,7 +394,7 @@ function toResult({ numbers: [code, a, b], burnt }: ScriptReply): VerifyResult {
       case 3:
         return { outcome: "THROTTLED", retryAfterSeconds: a };
       case 4:
-        return { outcome: "CLOCK_SKEW", offsetSteps: a, burntSteps: burnt };
+        return { outcome: "CLOCK_SKEW", offsetSteps: a, burntSteps: burnt, serverTime: nowMs };
       case 6:
         throw new VerifierError("BAD_REQUEST", SCRIPT_CODES[6]);
       default:
