@@ -17,8 +17,9 @@ import type { RequestHandler } from "express";
 
 /**
  * Renders and gzips the page in a worker thread. The renderer is a ~9 MB module: imported here,
- * its source and the page string it holds stayed in the gateway's heap for good (about 40 MB,
- * and 250–290 MB resident under the soak instead of ~210). The thread's heap goes when it exits.
+ * its source and the page string it holds stayed in the gateway's heap for good (39 MB; under
+ * `npm run soak` the gateway held 247–282 MB resident before this, 211–248 MB after). The
+ * thread's heap goes when it exits.
  */
 function renderGzippedPage(options: object): Promise<Buffer> {
   const renderer = createRequire(__filename).resolve("@graphql-yoga/render-graphiql");
