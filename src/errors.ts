@@ -218,8 +218,20 @@ export function isForeignKeyViolation(error: unknown): boolean {
   );
 }
 
-/** Prisma's codes for an unreachable, closed or exhausted database connection. */
-const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+/**
+ * Prisma's codes for an unreachable, closed or exhausted database connection, and for a
+ * transaction that timed out or could not be started or serialised (P2028, P2034): the request
+ * may succeed when tried again, so the caller hears SERVICE_UNAVAILABLE, not a masked bug.
+ */
+const UNAVAILABLE_PRISMA_CODES = new Set([
+  "P1001",
+  "P1002",
+  "P1008",
+  "P1017",
+  "P2024",
+  "P2028",
+  "P2034",
+]);
 /** The driver adapter's kinds for the same, and PostgreSQL's shutdown and overload states. */
 const UNAVAILABLE_ADAPTER_KINDS = new Set([
   "DatabaseNotReachable",

@@ -15,7 +15,7 @@
  * recoveries out.
  */
 import { ApiError, ErrorCode } from "../errors";
-import type { RedisBudgets } from "../common/redis-budgets";
+import type { Claim, RedisBudgets } from "../common/redis-budgets";
 import { sourceBucket } from "../common/source-bucket";
 
 export interface RecoverySendLimits {
@@ -36,6 +36,11 @@ export interface RecoveryTarget {
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** Sends held for a recovery: counted once its messages are stored, else given back. */
+export interface SendReservation {
+  settle(sent: boolean): Promise<void>;
+}
+
 export class RecoverySendGuard {
   constructor(
     private readonly budgets: RedisBudgets,
@@ -43,19 +48,25 @@ export class RecoverySendGuard {
   ) {}
 
   /**
-   * Spends one send for a recovery from `sourceIp` to the target's email and phone. Returns 0
-   * when the messages may go, or the seconds to wait when a budget is spent (nothing is then
-   * counted).
+   * Holds one send for a recovery from `sourceIp` to the target's email and phone, or returns
+   * the seconds to wait when a budget is spent (nothing is then held). Called before the
+   * recovery's transaction, never inside it: these are Redis round trips, each up to a worker
+   * deadline, and a slow Redis once outlasted the transaction's timeout, failing the request
+   * after the sends were already counted.
    */
-  async claim(sourceIp: string, target: RecoveryTarget, now: Date): Promise<number> {
+  async reserve(
+    sourceIp: string,
+    target: RecoveryTarget,
+    now: Date,
+  ): Promise<SendReservation | { retryAfterSeconds: number }> {
     const { perRecipient, perSource, windowSeconds, newAccountDays } = this.limits;
     const isNew = now.getTime() - target.createdAt.getTime() < newAccountDays * DAY_MS;
     const owner = isNew ? [] : [target.accountId];
     const recipient = (name: string, address: string) =>
       this.budgets.budget(name, [address, ...owner], perRecipient, windowSeconds);
+    let claims: Claim[];
     try {
-      // Counted at once: the messages are about to be queued, and a send is never given back.
-      await this.budgets.spend([
+      claims = await this.budgets.claim([
         this.budgets.budget(
           "recovery_per_source",
           [sourceBucket(sourceIp)],
@@ -65,12 +76,13 @@ export class RecoverySendGuard {
         recipient("recovery_per_email", target.email),
         recipient("recovery_per_phone", target.phone),
       ]);
-      return 0;
     } catch (error) {
       if (error instanceof ApiError && error.code === ErrorCode.RATE_LIMITED) {
-        return Number(error.extensions.retryAfterSeconds);
+        return { retryAfterSeconds: Number(error.extensions.retryAfterSeconds) };
       }
       throw error;
     }
+    // A send is never given back once its messages are stored: they will go out.
+    return { settle: (sent) => this.budgets.settle(claims, sent ? "count" : "release") };
   }
 }

@@ -14,7 +14,7 @@ import { createHmac, randomInt, randomUUID, timingSafeEqual } from "node:crypto"
 import type { GatewayConfig } from "../config";
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
-import { badInput, invalidCode, rateLimited, unauthenticated } from "../errors";
+import { badInput, invalidCode, rateLimited, unauthenticated, type ApiError } from "../errors";
 import type { SignInService } from "../auth/sign-in.service";
 import type { IssuedSession, SessionService } from "../auth/session.service";
 import { SessionKind } from "../auth/session-kind";
@@ -107,78 +107,96 @@ export class RootRecoveryService {
       ...meta,
     };
 
-    const outcome = await this.db.$transaction(async (tx) => {
-      // One recovery starts at a time per account, so the cooldown cannot be raced.
-      const [account] = await tx.$queryRaw<{ email: string; phone: string; createdAt: Date }[]>`
+    // The sends are held before the transaction (Redis round trips never run inside one) and
+    // counted only once the recovery and its messages are stored.
+    const addresses = await this.db.account.findUnique({
+      where: { id: root.accountId },
+      select: { email: true, phone: true, createdAt: true },
+    });
+    if (!addresses) throw unauthenticated("Incorrect sign-in details.");
+    const reservation = await this.sends.reserve(
+      meta.sourceIp,
+      { accountId: root.accountId, ...addresses },
+      now,
+    );
+    if ("retryAfterSeconds" in reservation) {
+      throw await this.refuseStart(event, reservation.retryAfterSeconds);
+    }
+    const outcome = await this.db
+      .$transaction(async (tx) => {
+        // One recovery starts at a time per account, so the cooldown cannot be raced.
+        const [account] = await tx.$queryRaw<{ email: string; phone: string; createdAt: Date }[]>`
         SELECT "email", "phone", "createdAt" FROM "Account"
         WHERE "id" = ${root.accountId} FOR NO KEY UPDATE`;
-      if (!account) return null;
-      const latest = await tx.rootRecovery.findFirst({
-        where: { accountId: root.accountId },
-        orderBy: { createdAt: "desc" },
-        select: { createdAt: true },
+        if (!account) return null;
+        const latest = await tx.rootRecovery.findFirst({
+          where: { accountId: root.accountId },
+          orderBy: { createdAt: "desc" },
+          select: { createdAt: true },
+        });
+        const wait = latest
+          ? latest.createdAt.getTime() +
+            this.config.ROOT_RECOVERY_COOLDOWN_SECONDS * 1000 -
+            now.getTime()
+          : 0;
+        if (wait > 0) return { started: false as const, retryAfterSeconds: Math.ceil(wait / 1000) };
+        await voidPendingRecoveries(tx, root.accountId, now);
+        await tx.rootRecovery.create({
+          data: {
+            id,
+            tokenHash: hashToken(recoveryToken),
+            accountId: root.accountId,
+            emailCodeHash: this.codeHash(id, "email", emailCode),
+            phoneCodeHash: this.codeHash(id, "phone", phoneCode),
+            expiresAt,
+            createdAt: now,
+          },
+        });
+        const minutes = Math.round(this.config.ROOT_RECOVERY_TTL_SECONDS / 60);
+        const email = rootRecoveryEmailCode(root.accountId, emailCode, minutes);
+        const sms = rootRecoverySmsCode(root.accountId, phoneCode);
+        await enqueue(
+          tx,
+          {
+            accountId: root.accountId,
+            channel: "EMAIL",
+            recipient: account.email,
+            kind: "root-recovery-code",
+            ...email,
+            containsSecret: true,
+          },
+          {
+            accountId: root.accountId,
+            channel: "SMS",
+            recipient: account.phone,
+            kind: "root-recovery-code",
+            ...sms,
+            containsSecret: true,
+          },
+        );
+        await this.audit.record(event, tx);
+        return { started: true as const, email: account.email, phone: account.phone };
+      })
+      .catch(async (error: unknown) => {
+        await reservation.settle(false);
+        throw error;
       });
-      const wait = latest
-        ? latest.createdAt.getTime() +
-          this.config.ROOT_RECOVERY_COOLDOWN_SECONDS * 1000 -
-          now.getTime()
-        : 0;
-      if (wait > 0) return { started: false as const, retryAfterSeconds: Math.ceil(wait / 1000) };
-      const sendWait = await this.sends.claim(
-        meta.sourceIp,
-        { accountId: root.accountId, ...account },
-        now,
-      );
-      if (sendWait > 0) return { started: false as const, retryAfterSeconds: sendWait };
-      await voidPendingRecoveries(tx, root.accountId, now);
-      await tx.rootRecovery.create({
-        data: {
-          id,
-          tokenHash: hashToken(recoveryToken),
-          accountId: root.accountId,
-          emailCodeHash: this.codeHash(id, "email", emailCode),
-          phoneCodeHash: this.codeHash(id, "phone", phoneCode),
-          expiresAt,
-          createdAt: now,
-        },
-      });
-      const minutes = Math.round(this.config.ROOT_RECOVERY_TTL_SECONDS / 60);
-      const email = rootRecoveryEmailCode(root.accountId, emailCode, minutes);
-      const sms = rootRecoverySmsCode(root.accountId, phoneCode);
-      await enqueue(
-        tx,
-        {
-          accountId: root.accountId,
-          channel: "EMAIL",
-          recipient: account.email,
-          kind: "root-recovery-code",
-          ...email,
-          containsSecret: true,
-        },
-        {
-          accountId: root.accountId,
-          channel: "SMS",
-          recipient: account.phone,
-          kind: "root-recovery-code",
-          ...sms,
-          containsSecret: true,
-        },
-      );
-      await this.audit.record(event, tx);
-      return { started: true as const, email: account.email, phone: account.phone };
-    });
+    await reservation.settle(outcome?.started === true);
 
     if (!outcome) throw unauthenticated("Incorrect sign-in details.");
-    if (!outcome.started) {
-      await this.audit.record({ ...event, outcome: "denied", detail: { error: "RATE_LIMITED" } });
-      throw rateLimited(outcome.retryAfterSeconds);
-    }
+    if (!outcome.started) throw await this.refuseStart(event, outcome.retryAfterSeconds);
     return {
       recoveryToken,
       expiresAt,
       emailSentTo: maskEmail(outcome.email),
       smsSentTo: maskPhone(outcome.phone),
     };
+  }
+
+  /** A start refused for a cooldown or a spent send budget: audited, then RATE_LIMITED. */
+  private async refuseStart(event: AuditEntry, retryAfterSeconds: number): Promise<ApiError> {
+    await this.audit.record({ ...event, outcome: "denied", detail: { error: "RATE_LIMITED" } });
+    return rateLimited(retryAfterSeconds);
   }
 
   async complete(
@@ -222,7 +240,7 @@ export class RootRecoveryService {
         UPDATE "RootRecovery"
         SET "completedAt" = ${now}, "emailVerifiedAt" = ${now}, "phoneVerifiedAt" = ${now},
             "failures" = "failures" - 1
-        WHERE "id" = ${recovery.id}::uuid AND "completedAt" IS NULL`;
+        WHERE "id" = ${recovery.id}::uuid AND "completedAt" IS NULL AND "expiresAt" > ${now}`;
       if (completed !== 1) return null;
       const root = await tx.user.findFirst({
         where: { accountId: recovery.accountId, isRoot: true },
