@@ -1,7 +1,11 @@
 /**
  * A correct password followed by wrong MFA codes means the password is probably known to
  * someone else. Such failures are counted per user (User.mfaFailureStreak) across challenges
- * and step-ups; every MFA_FAILURE_NOTIFY_EVERY in a row the user is told, through the outbox.
+ * and step-ups; the user is told, through the outbox, at MFA_FAILURE_NOTIFY_EVERY in a row and
+ * again each time the streak doubles (5, 10, 20, 40, … by default). Not at every multiple:
+ * wrong recovery codes never reach the worker's budgets and challenges are free to whoever has
+ * the password, so a notice per five wrong answers let them mail the user without limit (40
+ * emails in under 6 s); doubling still reports an attack that goes on, a few times a day at most.
  * Nothing is ever locked: locking would let anyone with the password lock the owner out, and
  * the auth worker already slows guessing per device and per source.
  */
@@ -10,6 +14,11 @@ import { mfaFailuresNotice } from "../notifications/messages";
 import { enqueue, noticeRecipient, securityNotice } from "../notifications/outbox";
 
 type Tx = Pick<Db, "$executeRaw">;
+
+/** Whether a streak of `streak` wrong codes is `every` times a power of two. */
+export function noticeDue(streak: number, every: number): boolean {
+  return streak >= every && Number.isInteger(Math.log2(streak / every));
+}
 
 export class MfaFailureService {
   constructor(
@@ -25,7 +34,7 @@ export class MfaFailureService {
         WHERE "id" = ${userId}
         RETURNING "mfaFailureStreak" AS "streak"`;
       if (!row) return 0;
-      if (row.streak % this.notifyEvery === 0) {
+      if (noticeDue(row.streak, this.notifyEvery)) {
         const to = await noticeRecipient(tx, userId);
         if (to) {
           await enqueue(

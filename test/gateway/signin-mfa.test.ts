@@ -412,7 +412,7 @@ describe("answering the challenge", () => {
 });
 
 describe("wrong codes after a correct password", () => {
-  it("tell the user after every five in a row, and never lock the account", async () => {
+  it("tell the user after five in a row and again at ten, and never lock the account", async () => {
     const { account, device, who } = await userWithDevice("carl", { email: "Carl@Example.com" });
     const guess = async (challenge: string) =>
       answer(stack, { challenge, code: await wrongCode(stack, device) }, from(randomSource()));
@@ -434,6 +434,27 @@ describe("wrong codes after a correct password", () => {
     ok(await answer(stack, { challenge, code: await nextCode(stack, device) }));
     const after = await stack.db.user.findUniqueOrThrow({ where: { id: user.id } });
     expect(after.mfaFailureStreak).toBe(0);
+  });
+
+  it("tell the user again only as the streak doubles, so wrong recovery codes cannot flood them", async () => {
+    // Recovery codes never reach the worker's attempt budgets, and challenges cost nothing to
+    // whoever holds the password: 40 wrong answers in 8 challenges, none throttled.
+    const { account, who } = await userWithDevice("erin", { email: "erin@example.com" });
+    const source = from(randomSource());
+    for (let round = 0; round < 8; round++) {
+      const { challenge } = await challengeFor(stack, who);
+      for (let i = 0; i < 5; i++) {
+        const res = await answer(stack, { challenge, code: "AAAA-BBBB-CCCC-DDDD" }, source);
+        expect(errorCode(res)).toBe("INVALID_AUTHENTICATION_CODE");
+      }
+    }
+    const notices = await outboxOf(stack, account.accountId, "mfa-failures");
+    expect(notices.map((n) => /(\d+) wrong MFA codes in a row/.exec(n.body)?.[1])).toEqual([
+      "5",
+      "10",
+      "20",
+      "40",
+    ]);
   });
 
   it("are reported to the account email when the user has no email of their own", async () => {
