@@ -147,6 +147,13 @@ const GatewayConfigSchema = z.object({
   SMTP_FROM: z.string().min(3).max(256).default("Virtual MFA <no-reply@localhost>"),
   /** SMS are POSTed here as JSON {id, to, body}; without it, SMS are written to the log only. */
   SMS_WEBHOOK_URL: z.string().url().optional(),
+  /**
+   * A production gateway that runs the outbox sender requires SMTP_URL and SMS_WEBHOOK_URL:
+   * messages carry root recovery codes and security notices, and written to the log only they
+   * reach nobody. `true` accepts that knowingly (a staging system, say); the gateway then says
+   * so in an error at startup.
+   */
+  NOTIFICATIONS_LOG_ONLY: bool.default(false),
 
   // Deleting rows whose life has ended (src/maintenance/expired-rows.ts).
   /** Run the cleaner in this gateway process; any number of gateways may run it. */
@@ -186,6 +193,19 @@ const ResolvedGatewayConfigSchema = GatewayConfigSchema.transform((config, ctx) 
       path: ["RECOVERY_CODE_PEPPER"],
       message: "required in production (at least 32 random characters)",
     });
+  }
+  // Only where this process delivers: gateways with the sender off leave it to others.
+  if (production && config.OUTBOX_SENDER_ENABLED && !config.NOTIFICATIONS_LOG_ONLY) {
+    for (const key of ["SMTP_URL", "SMS_WEBHOOK_URL"] as const) {
+      if (config[key] !== undefined) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: [key],
+        message:
+          "required in production: without it recovery codes and security notices are only " +
+          "logged (set NOTIFICATIONS_LOG_ONLY=true to accept that)",
+      });
+    }
   }
   if (resolved.GRAPHQL_IDE && !resolved.GRAPHQL_INTROSPECTION) {
     ctx.addIssue({

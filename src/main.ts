@@ -28,6 +28,17 @@ async function main() {
     throw error;
   }
   const logger = createLogger("gateway", config.LOG_LEVEL);
+  if (
+    config.NODE_ENV === "production" &&
+    config.OUTBOX_SENDER_ENABLED &&
+    config.NOTIFICATIONS_LOG_ONLY
+  ) {
+    logger.error(
+      { smtp: config.SMTP_URL !== undefined, sms: config.SMS_WEBHOOK_URL !== undefined },
+      "NOTIFICATIONS_LOG_ONLY: messages without a transport are only logged; root recovery " +
+        "codes and security notices sent that way reach nobody",
+    );
+  }
   const { db, sql } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (error) =>
     logger.warn({ err: error }, "a PostgreSQL connection was lost; the pool opens another"),
   );

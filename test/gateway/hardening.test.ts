@@ -13,7 +13,12 @@ import { awayFromStepEdge, codePair, createDevice } from "../support/totp";
 
 const ALLOWED_ORIGIN = "https://console.example.com";
 /** The least a production gateway needs besides NODE_ENV. */
-const PRODUCTION = { NODE_ENV: "production", RECOVERY_CODE_PEPPER: "p".repeat(40) };
+const PRODUCTION = {
+  NODE_ENV: "production",
+  RECOVERY_CODE_PEPPER: "p".repeat(40),
+  SMTP_URL: "smtp://mail.example:587",
+  SMS_WEBHOOK_URL: "https://sms.example/send",
+};
 
 let stack: Stack;
 beforeAll(async () => {
@@ -571,6 +576,23 @@ describe("configuration", () => {
     expect([development.GRAPHQL_INTROSPECTION, development.GRAPHQL_IDE]).toEqual([true, true]);
     const opted = loadGatewayConfig({ ...PRODUCTION, GRAPHQL_INTROSPECTION: "true" });
     expect([opted.GRAPHQL_INTROSPECTION, opted.GRAPHQL_IDE]).toEqual([true, false]);
+  });
+
+  it("needs mail and SMS delivery in production, or an explicit choice to only log messages", () => {
+    const { SMTP_URL: _smtp, SMS_WEBHOOK_URL: _sms, ...undelivered } = PRODUCTION;
+    expect(() => loadGatewayConfig(undelivered)).toThrow(/SMTP_URL.*\n?.*SMS_WEBHOOK_URL/s);
+    expect(() => loadGatewayConfig({ ...undelivered, SMTP_URL: PRODUCTION.SMTP_URL })).toThrow(
+      /SMS_WEBHOOK_URL/,
+    );
+    expect(loadGatewayConfig({ ...undelivered, NOTIFICATIONS_LOG_ONLY: "true" })).toMatchObject({
+      NOTIFICATIONS_LOG_ONLY: true,
+    });
+    // A gateway that leaves delivery to others needs neither.
+    expect(() =>
+      loadGatewayConfig({ ...undelivered, OUTBOX_SENDER_ENABLED: "false" }),
+    ).not.toThrow();
+    // Outside production, messages without a transport are logged, as in development.
+    expect(loadGatewayConfig({ NODE_ENV: "development" }).SMTP_URL).toBeUndefined();
   });
 
   it("refuses an IDE without introspection, and a CORS origin with a path", () => {

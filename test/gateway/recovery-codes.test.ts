@@ -269,8 +269,9 @@ describe("the pepper", () => {
       loadGatewayConfig({ NODE_ENV: "production", RECOVERY_CODE_PEPPER: "too short" }),
     ).toThrow(/RECOVERY_CODE_PEPPER/);
     const pepper = "k".repeat(32);
+    const delivery = { NOTIFICATIONS_LOG_ONLY: "true" };
     expect(
-      loadGatewayConfig({ NODE_ENV: "production", RECOVERY_CODE_PEPPER: pepper })
+      loadGatewayConfig({ NODE_ENV: "production", RECOVERY_CODE_PEPPER: pepper, ...delivery })
         .RECOVERY_CODE_PEPPER,
     ).toBe(pepper);
     expect(loadGatewayConfig({}).RECOVERY_CODE_PEPPER).toBe(DEV_RECOVERY_CODE_PEPPER);
