@@ -3,6 +3,7 @@
  * documented in the README; every failure is reported together before the process exits.
  */
 import { z } from "zod";
+import ipaddr from "ipaddr.js";
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -12,6 +13,43 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 export const DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/virtual_mfa";
 
 /** `https://app.example.com,http://localhost:3000`: origins exactly as browsers send them. */
+/** Express's names for address ranges in `trust proxy`. */
+const PROXY_RANGE_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+/** A literal address: four-part dotted IPv4 or IPv6, not ipaddr.js's lenient forms ("11"). */
+const isLiteralAddress = (text: string) =>
+  ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
+const isProxyAddress = (entry: string) => {
+  if (PROXY_RANGE_NAMES.has(entry) || isLiteralAddress(entry)) return true;
+  const [address, bits, ...rest] = entry.split("/");
+  if (rest.length > 0 || !address || !bits || !/^\d{1,3}$/.test(bits)) return false;
+  const max = ipaddr.IPv4.isValidFourPartDecimal(address) ? 32 : 128;
+  return isLiteralAddress(address) && Number(bits) <= max;
+};
+
+/**
+ * Which proxies' X-Forwarded-For to believe: a hop count (0: none, the socket's peer is the
+ * client), or the proxies' own addresses and CIDR ranges, which is safer: with a hop count, a
+ * client that reaches the gateway directly names its own source and escapes per-source budgets.
+ */
+const trustProxy = z
+  .string()
+  .default("0")
+  .transform((text, ctx): number | string[] => {
+    const trimmed = text.trim();
+    if (/^\d+$/.test(trimmed) && Number(trimmed) <= 10) return Number(trimmed);
+    const entries = trimmed.split(",").map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length > 0 || entries.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          "a hop count from 0 to 10, or proxy addresses, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated",
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
 const originList = z
   .string()
   .default("")
@@ -56,7 +94,7 @@ const GatewayConfigSchema = z.object({
     .default("Virtual MFA"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Trust X-Forwarded-For from this many proxies when deriving the caller's address. */
-  TRUST_PROXY: int(0, 10).default(0),
+  TRUST_PROXY: trustProxy,
   SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
 
   // The public endpoint. Every limit refuses with BAD_USER_INPUT (HTTP 400, or 413 for the body)

@@ -24,7 +24,20 @@ export function sourceBucket(address: string): string {
  * must not reach a security email as "where this came from".
  */
 export function clientAddress(derived: string | undefined, peer: string | undefined): string {
-  if (derived && ipaddr.isValid(derived)) return derived;
+  const address = derived === undefined ? undefined : withoutPort(derived);
+  if (address && ipaddr.isValid(address)) return address;
   if (peer && ipaddr.isValid(peer)) return peer;
   return "unknown";
+}
+
+/**
+ * Some proxies (Azure Application Gateway, for one) write `address:port` into X-Forwarded-For.
+ * Taken as it was, no such entry parsed, so every client fell back to the proxy's own address
+ * and shared one budget: one attacker's wrong passwords locked everyone out.
+ */
+function withoutPort(text: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text); // [v6] or [v6]:port
+  if (bracketed) return bracketed[1]!;
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text);
+  return v4WithPort ? v4WithPort[1]! : text;
 }

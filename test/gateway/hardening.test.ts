@@ -595,6 +595,17 @@ describe("configuration", () => {
     expect(loadGatewayConfig({ NODE_ENV: "development" }).SMTP_URL).toBeUndefined();
   });
 
+  it("takes TRUST_PROXY as a hop count or as the proxies' addresses and ranges", () => {
+    expect(loadGatewayConfig({}).TRUST_PROXY).toBe(0);
+    expect(loadGatewayConfig({ TRUST_PROXY: "2" }).TRUST_PROXY).toBe(2);
+    expect(
+      loadGatewayConfig({ TRUST_PROXY: " 10.0.0.0/8 , loopback,2001:db8::1" }).TRUST_PROXY,
+    ).toEqual(["10.0.0.0/8", "loopback", "2001:db8::1"]);
+    for (const bad of ["11", "proxy.example", "10.0.0.0/99", "1,"]) {
+      expect(() => loadGatewayConfig({ TRUST_PROXY: bad })).toThrow(/TRUST_PROXY/);
+    }
+  });
+
   it("refuses an IDE without introspection, and a CORS origin with a path", () => {
     expect(() =>
       loadGatewayConfig({ GRAPHQL_IDE: "true", GRAPHQL_INTROSPECTION: "false" }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sourceBucket } from "../../src/common/source-bucket";
+import { clientAddress, sourceBucket } from "../../src/common/source-bucket";
 
 describe("sourceBucket", () => {
   it("gives every spelling of one IPv4 address, mapped into IPv6 or not, one bucket", () => {
@@ -27,5 +27,16 @@ describe("sourceBucket", () => {
       expect(sourceBucket(odd)).toBe("unparsed");
     }
     expect(sourceBucket("192.0.2.7")).toBe("192.0.2.7");
+  });
+});
+
+describe("clientAddress", () => {
+  it("takes the address out of an address:port entry, and falls back to the peer for junk", () => {
+    expect(clientAddress("203.0.113.9:4444", "10.0.0.1")).toBe("203.0.113.9");
+    expect(clientAddress("[2001:db8::7]:443", "10.0.0.1")).toBe("2001:db8::7");
+    expect(clientAddress("[2001:db8::7]", "10.0.0.1")).toBe("2001:db8::7");
+    expect(clientAddress("2001:db8::7", "10.0.0.1")).toBe("2001:db8::7");
+    expect(clientAddress("not an address", "10.0.0.1")).toBe("10.0.0.1");
+    expect(clientAddress("999.0.0.1:80", "10.0.0.1")).toBe("10.0.0.1");
   });
 });
