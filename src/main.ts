@@ -42,10 +42,11 @@ async function main() {
   const { db, sql } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (error) =>
     logger.warn({ err: error }, "a PostgreSQL connection was lost; the pool opens another"),
   );
-  const redis = await connectRedis({
-    url: config.REDIS_URL,
-    clusterNodes: config.REDIS_CLUSTER_NODES,
-  });
+  const redis = await connectRedis(
+    { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
+    (error) =>
+      logger.warn({ err: error }, "Redis connection error; commands fail until it reconnects"),
+  );
   const metrics = createGatewayMetrics({
     queue: {
       redis,

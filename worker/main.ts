@@ -41,17 +41,11 @@ async function main(): Promise<void> {
   const keyring = parseKeyring(config.keyringSpec);
   const prefix = config.REDIS_PREFIX;
 
-  const redis = await connectRedis({
-    url: config.REDIS_URL,
-    clusterNodes: config.REDIS_CLUSTER_NODES,
-  });
-  let lastRedisErrorLog = 0;
-  redis.on("error", (error: Error) => {
-    // A reconnect loop raises an error per attempt; one line every few seconds says enough.
-    if (Date.now() - lastRedisErrorLog < 5000) return;
-    lastRedisErrorLog = Date.now();
-    logger.warn({ err: error }, "Redis connection error; commands fail until it reconnects");
-  });
+  const redis = await connectRedis(
+    { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
+    (error) =>
+      logger.warn({ err: error }, "Redis connection error; commands fail until it reconnects"),
+  );
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -27,21 +27,48 @@ export function redisReachable(redis: AnyRedis): boolean {
   return isCluster(redis) ? redis.isOpen : redis.isReady;
 }
 
-export async function connectRedis(target: RedisTarget): Promise<AnyRedis> {
-  const socket = {
-    connectTimeout: 2000,
-    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+const SOCKET = {
+  connectTimeout: 2000,
+  reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+};
+
+/**
+ * Cluster options: every node, the seeds and those discovered, is reached with REDIS_URL's
+ * scheme (rediss: for TLS), user and password. Seeds used to be plain redis://host:port, so a
+ * cluster behind a password or TLS could not be used at all.
+ */
+export function clusterOptions(url: string, clusterNodes: string) {
+  const base = new URL(url);
+  const credentials = {
+    ...(base.username ? { username: decodeURIComponent(base.username) } : {}),
+    ...(base.password ? { password: decodeURIComponent(base.password) } : {}),
   };
+  const socket = base.protocol === "rediss:" ? { ...SOCKET, tls: true as const } : SOCKET;
+  return {
+    rootNodes: clusterNodes.split(",").map((node) => ({ url: `${base.protocol}//${node.trim()}` })),
+    defaults: { ...credentials, socket, disableOfflineQueue: true },
+  };
+}
+
+/**
+ * Connects, retrying until Redis answers. `onError` hears connection errors, at most one every
+ * 5 s: a reconnect loop raises one per attempt, and a process that waits for an unreachable
+ * Redis at startup used to say nothing at all.
+ */
+export async function connectRedis(
+  target: RedisTarget,
+  onError: (error: Error) => void = () => undefined,
+): Promise<AnyRedis> {
   const redis: AnyRedis = target.clusterNodes
-    ? createCluster({
-        rootNodes: target.clusterNodes
-          .split(",")
-          .map((node) => ({ url: `redis://${node.trim()}` })),
-        defaults: { socket, disableOfflineQueue: true },
-      })
-    : createClient({ url: target.url, socket, disableOfflineQueue: true });
-  // node-redis emits errors on reconnect attempts; without a listener they crash the process.
-  redis.on("error", () => {});
+    ? createCluster(clusterOptions(target.url, target.clusterNodes))
+    : createClient({ url: target.url, socket: SOCKET, disableOfflineQueue: true });
+  let lastReported = 0;
+  // Without a listener node-redis's errors would crash the process.
+  redis.on("error", (error: Error) => {
+    if (Date.now() - lastReported < 5000) return;
+    lastReported = Date.now();
+    onError(error);
+  });
   await redis.connect();
   return redis;
 }
