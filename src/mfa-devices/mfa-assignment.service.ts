@@ -126,6 +126,10 @@ export class MfaAssignmentService {
         data: { userId: null, enableDate: null },
         include: { user: true },
       });
+      // Recovery codes stand in for a device. With the last one gone they would only wait,
+      // valid, for the next: a set taken with the old phone would then work again.
+      const remaining = await tx.virtualMfaDevice.count({ where: { userId: user.id } });
+      if (remaining === 0) await tx.recoveryCode.deleteMany({ where: { userId: user.id } });
       await this.audit.record(auditEvent(principal, "DeactivateMFADevice", device, user, meta), tx);
       return deactivated;
     });

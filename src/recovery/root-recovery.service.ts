@@ -253,6 +253,8 @@ export class RootRecoveryService {
       // Whoever holds the lost device may also hold a session of root's: sign every one out,
       // so that after a recovery only the recovery session stands.
       const signedOut = await this.sessions.revokeAllOf(tx, root.id);
+      // And root's recovery codes, which a recovery means were lost too, perhaps with the device.
+      await tx.recoveryCode.deleteMany({ where: { userId: root.id } });
       const session = await this.sessions.issue(
         root,
         {

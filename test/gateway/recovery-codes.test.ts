@@ -100,6 +100,14 @@ describe("generating recovery codes", () => {
     expect(errorCode(res)).toBe("BAD_USER_INPUT");
   });
 
+  it("are deleted with the user's last device, so a set taken with the phone never works again", async () => {
+    const { account, device, user } = await userWithCodes("dora");
+    const codesOf = () => stack.db.recoveryCode.count({ where: { userId: user.id } });
+    expect(await codesOf()).toBe(10);
+    ok(await actionsOf(stack, account.rootToken).deactivate(device.serialNumber, "dora"));
+    expect(await codesOf()).toBe(0);
+  });
+
   it("replaces the earlier set: old codes stop working", async () => {
     const { who, token, codes: old } = await userWithCodes();
     const fresh = await generateRecoveryCodes(stack, token);

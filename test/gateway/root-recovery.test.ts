@@ -169,6 +169,18 @@ describe("recovering the root user", () => {
     expect(notice?.body).toContain("every other session of the root user was signed out");
   });
 
+  it("deletes root's recovery codes, lost with the device as likely as not", async () => {
+    const { account, started, emailCode, phoneCode } = await rootWithLostDevice();
+    const root = await stack.db.user.findFirstOrThrow({
+      where: { accountId: account.accountId, isRoot: true },
+    });
+    await stack.db.recoveryCode.create({
+      data: { userId: root.id, codeHash: "stands-for-a-code" },
+    });
+    ok(await complete(started.recoveryToken, emailCode, phoneCode));
+    expect(await stack.db.recoveryCode.count({ where: { userId: root.id } })).toBe(0);
+  });
+
   it("stores only hashes of the token and the codes", async () => {
     const { account, started, emailCode, phoneCode } = await rootWithLostDevice();
     const [row] = await stack.db.rootRecovery.findMany({ where: { accountId: account.accountId } });
