@@ -5,7 +5,10 @@
  * claimed again once the lease runs out (at-least-once delivery).
  *
  * A failed delivery is retried with exponential backoff until OUTBOX_MAX_ATTEMPTS, then marked
- * failed. A delivered message with a one-time code has its body blanked.
+ * failed. A message with a one-time code has its body blanked once delivered or failed for good,
+ * and is given up unsent once the code has lapsed (ROOT_RECOVERY_TTL_SECONDS, the life of the
+ * only codes sent): a text message nobody can use still costs the operator, and the code would
+ * otherwise rest in the row for the whole retention period.
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config";
@@ -16,13 +19,19 @@ import type { Channel } from "./outbox";
 import { configuredTransports, type OutgoingMessage, type Transport } from "./transports";
 
 export const DELIVERED_SECRET_BODY = "(delivered; the one-time code is no longer stored)";
+export const UNDELIVERED_SECRET_BODY = "(not delivered; the one-time code is no longer stored)";
 
 export interface OutboxSenderOptions {
   db: Db;
   logger: Logger;
   config: Pick<
     GatewayConfig,
-    "OUTBOX_POLL_INTERVAL_MS" | "OUTBOX_MAX_ATTEMPTS" | "SMTP_URL" | "SMTP_FROM" | "SMS_WEBHOOK_URL"
+    | "OUTBOX_POLL_INTERVAL_MS"
+    | "OUTBOX_MAX_ATTEMPTS"
+    | "SMTP_URL"
+    | "SMTP_FROM"
+    | "SMS_WEBHOOK_URL"
+    | "ROOT_RECOVERY_TTL_SECONDS"
   >;
   /** Default: SMTP / webhook where configured, else the log. */
   transports?: Record<Channel, Transport>;
@@ -58,6 +67,15 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   const leaseSeconds = options.leaseSeconds ?? 60;
   const retryBase = options.retryBaseSeconds ?? 10;
   const retryCap = options.retryCapSeconds ?? 3600;
+
+  /** Gives up, unsent and blanked, the one-time codes that have lapsed; returns how many. */
+  const expireLapsedCodes = () =>
+    db.$executeRaw`
+      UPDATE "OutboxMessage"
+      SET "failedAt" = now(), "body" = ${UNDELIVERED_SECRET_BODY},
+          "lastError" = 'the one-time code lapsed before it could be delivered'
+      WHERE "containsSecret" AND "sentAt" IS NULL AND "failedAt" IS NULL
+        AND "createdAt" < now() - make_interval(secs => ${config.ROOT_RECOVERY_TTL_SECONDS}::int)`;
 
   const claim = () =>
     db.$queryRaw<Claimed[]>`
@@ -113,7 +131,9 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
         UPDATE "OutboxMessage"
         SET "lastError" = ${reason.slice(0, 500)},
             "nextAttemptAt" = now() + make_interval(secs => ${delay}::int),
-            "failedAt" = CASE WHEN ${giveUp} THEN now() ELSE NULL END
+            "failedAt" = CASE WHEN ${giveUp} THEN now() ELSE NULL END,
+            "body" = CASE WHEN ${giveUp} AND "containsSecret" THEN ${UNDELIVERED_SECRET_BODY}
+                          ELSE "body" END
         WHERE "id" = ${message.id}`;
       // The reason may quote the recipient; the log keeps to the masked form.
       logger.warn(
@@ -135,6 +155,8 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   }
 
   async function runOnce() {
+    const expired = await expireLapsedCodes();
+    if (expired > 0) logger.warn({ expired }, "gave up one-time codes that lapsed unsent");
     // RETURNING keeps no order: one-time codes first, then oldest first, as claimed.
     const claimed = (await claim()).sort(
       (a, b) => Number(b.containsSecret) - Number(a.containsSecret) || Number(a.id - b.id),

@@ -10,7 +10,11 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GatewayConfig } from "../../src/config";
 import { createLogger } from "../../src/logger";
-import { createOutboxSender, DELIVERED_SECRET_BODY } from "../../src/notifications/outbox-sender";
+import {
+  createOutboxSender,
+  DELIVERED_SECRET_BODY,
+  UNDELIVERED_SECRET_BODY,
+} from "../../src/notifications/outbox-sender";
 import {
   configuredTransports,
   type OutgoingMessage,
@@ -167,6 +171,10 @@ describe("the sender", () => {
     expect(delays[0]).toBeGreaterThanOrEqual(9);
     expect(delays[1]).toBeGreaterThanOrEqual(2 * delays[0]! - 1);
     expect(lines.join("\n")).toContain("outbox message failed for good");
+    // Failed for good, the one-time codes are not kept in the rows either.
+    for (const row of await outboxOf(stack, account.accountId)) {
+      expect(row.body).toBe(UNDELIVERED_SECRET_BODY);
+    }
     // A message that failed for good is never claimed again.
     await first(account);
     const delivered: bigint[] = [];
@@ -179,6 +187,29 @@ describe("the sender", () => {
     for (const row of rows) {
       expect(delivered).not.toContain(row.id);
       expect(row).toMatchObject({ attempts: 3, sentAt: null });
+    }
+  });
+
+  it("gives a one-time code up unsent once it has lapsed, and keeps it no longer", async () => {
+    const account = await createTestAccount(stack);
+    await recoveryMessages(account);
+    const lapsedAt = new Date(Date.now() - (stack.config.ROOT_RECOVERY_TTL_SECONDS + 5) * 1000);
+    await stack.db.outboxMessage.updateMany({
+      where: { accountId: account.accountId },
+      data: { createdAt: lapsedAt, nextAttemptAt: new Date(0) },
+    });
+    const delivered: bigint[] = [];
+    const recording: Transport = {
+      name: "recording",
+      deliver: async (m) => void delivered.push(m.id),
+    };
+    await senderFor([], { transports: { EMAIL: recording, SMS: recording } }).runOnce();
+    const rows = await outboxOf(stack, account.accountId);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(delivered).not.toContain(row.id);
+      expect(row).toMatchObject({ sentAt: null, body: UNDELIVERED_SECRET_BODY });
+      expect(row.failedAt).not.toBeNull();
     }
   });
 
