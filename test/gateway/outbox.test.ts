@@ -90,6 +90,17 @@ function senderFor(
   });
 }
 
+/** Runs one round of a sender whose transports only record; the ids it delivered. */
+async function deliveredByOneRound(): Promise<bigint[]> {
+  const delivered: bigint[] = [];
+  const recording: Transport = {
+    name: "recording",
+    deliver: async (m) => void delivered.push(m.id),
+  };
+  await senderFor([], { transports: { EMAIL: recording, SMS: recording } }).runOnce();
+  return delivered;
+}
+
 describe("writing messages", () => {
   it("writes a notice only when its event commits", async () => {
     const account = await createTestAccount(stack);
@@ -177,12 +188,7 @@ describe("the sender", () => {
     }
     // A message that failed for good is never claimed again.
     await first(account);
-    const delivered: bigint[] = [];
-    const recording: Transport = {
-      name: "recording",
-      deliver: async (m) => void delivered.push(m.id),
-    };
-    await senderFor([], { transports: { EMAIL: recording, SMS: recording } }).runOnce();
+    const delivered = await deliveredByOneRound();
     const rows = await outboxOf(stack, account.accountId);
     for (const row of rows) {
       expect(delivered).not.toContain(row.id);
@@ -198,12 +204,7 @@ describe("the sender", () => {
       where: { accountId: account.accountId },
       data: { createdAt: lapsedAt, nextAttemptAt: new Date(0) },
     });
-    const delivered: bigint[] = [];
-    const recording: Transport = {
-      name: "recording",
-      deliver: async (m) => void delivered.push(m.id),
-    };
-    await senderFor([], { transports: { EMAIL: recording, SMS: recording } }).runOnce();
+    const delivered = await deliveredByOneRound();
     const rows = await outboxOf(stack, account.accountId);
     expect(rows).toHaveLength(2);
     for (const row of rows) {
