@@ -12,7 +12,6 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 export const DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/virtual_mfa";
 
-/** `https://app.example.com,http://localhost:3000`: origins exactly as browsers send them. */
 /** Express's names for address ranges in `trust proxy`. */
 const PROXY_RANGE_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
 /** A literal address: four-part dotted IPv4 or IPv6, not ipaddr.js's lenient forms ("11"). */
@@ -50,6 +49,7 @@ const trustProxy = z
     return entries;
   });
 
+/** `https://app.example.com,http://localhost:3000`: origins exactly as browsers send them. */
 const originList = z
   .string()
   .default("")
@@ -93,7 +93,7 @@ const GatewayConfigSchema = z.object({
     .regex(/^[^:]+$/, "must not contain a colon")
     .default("Virtual MFA"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /** Trust X-Forwarded-For from this many proxies when deriving the caller's address. */
+  /** Whose X-Forwarded-For names the caller: a hop count, or the proxies' addresses (above). */
   TRUST_PROXY: trustProxy,
   SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
 

@@ -4,7 +4,8 @@
  * phone and start recoveries: one text message and one email a minute per account, each a cost
  * to the operator (SMS pumping onto premium numbers) and a nuisance to the recipient.
  *
- * Each recovery counts one send, never given back, in fixed-window budgets:
+ * Each recovery counts one send, held before it is stored and given back only if it is not (the
+ * messages then never go), in fixed-window budgets:
  * - per source (IPv6: per /64), over all accounts;
  * - per recipient (the email address and the phone number). Accounts younger than
  *   ROOT_RECOVERY_NEW_ACCOUNT_DAYS share one budget per recipient, so fresh accounts made to
