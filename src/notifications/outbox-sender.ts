@@ -57,6 +57,7 @@ export interface OutboxSender {
 interface Claimed extends OutgoingMessage {
   attempts: number;
   containsSecret: boolean;
+  createdAt: Date;
 }
 
 export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
@@ -67,15 +68,6 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   const leaseSeconds = options.leaseSeconds ?? 60;
   const retryBase = options.retryBaseSeconds ?? 10;
   const retryCap = options.retryCapSeconds ?? 3600;
-
-  /** Gives up, unsent and blanked, the one-time codes that have lapsed; returns how many. */
-  const expireLapsedCodes = () =>
-    db.$executeRaw`
-      UPDATE "OutboxMessage"
-      SET "failedAt" = now(), "body" = ${UNDELIVERED_SECRET_BODY},
-          "lastError" = 'the one-time code lapsed before it could be delivered'
-      WHERE "containsSecret" AND "sentAt" IS NULL AND "failedAt" IS NULL
-        AND "createdAt" < now() - make_interval(secs => ${config.ROOT_RECOVERY_TTL_SECONDS}::int)`;
 
   const claim = () =>
     db.$queryRaw<Claimed[]>`
@@ -90,7 +82,12 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
         LIMIT ${batchSize}::int
         FOR UPDATE SKIP LOCKED)
       RETURNING "id", "channel", "recipient", "kind", "subject", "body", "attempts",
-                "containsSecret"`;
+                "containsSecret", "createdAt"`;
+
+  /** A one-time code older than its life: sending it would cost and help nobody. */
+  const lapsed = (message: Claimed) =>
+    message.containsSecret &&
+    Date.now() - message.createdAt.getTime() > config.ROOT_RECOVERY_TTL_SECONDS * 1000;
 
   /**
    * Renews this sender's lease on a claimed message just before it goes out, and says whether
@@ -121,11 +118,12 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
       return false;
     }
     try {
+      if (lapsed(message)) throw new Error("the one-time code lapsed before it could be delivered");
       if (!transport) throw new Error(`no transport for channel ${message.channel}`);
       await transport.deliver(message);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      const giveUp = message.attempts >= config.OUTBOX_MAX_ATTEMPTS;
+      const giveUp = message.attempts >= config.OUTBOX_MAX_ATTEMPTS || lapsed(message);
       const delay = Math.min(retryCap, retryBase * 2 ** (message.attempts - 1));
       await db.$executeRaw`
         UPDATE "OutboxMessage"
@@ -155,8 +153,6 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   }
 
   async function runOnce() {
-    const expired = await expireLapsedCodes();
-    if (expired > 0) logger.warn({ expired }, "gave up one-time codes that lapsed unsent");
     // RETURNING keeps no order: one-time codes first, then oldest first, as claimed.
     const claimed = (await claim()).sort(
       (a, b) => Number(b.containsSecret) - Number(a.containsSecret) || Number(a.id - b.id),
