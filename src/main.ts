@@ -44,8 +44,7 @@ async function main() {
   );
   const redis = await connectRedis(
     { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
-    (error) =>
-      logger.warn({ err: error }, "Redis connection error; commands fail until it reconnects"),
+    logger,
   );
   const metrics = createGatewayMetrics({
     queue: {

@@ -43,8 +43,7 @@ async function main(): Promise<void> {
 
   const redis = await connectRedis(
     { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
-    (error) =>
-      logger.warn({ err: error }, "Redis connection error; commands fail until it reconnects"),
+    logger,
   );
 
   const registry = new Registry();

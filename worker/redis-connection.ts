@@ -51,13 +51,13 @@ export function clusterOptions(url: string, clusterNodes: string) {
 }
 
 /**
- * Connects, retrying until Redis answers. `onError` hears connection errors, at most one every
+ * Connects, retrying until Redis answers. `logger` hears of connection errors, at most one every
  * 5 s: a reconnect loop raises one per attempt, and a process that waits for an unreachable
  * Redis at startup used to say nothing at all.
  */
 export async function connectRedis(
   target: RedisTarget,
-  onError: (error: Error) => void = () => undefined,
+  logger?: { warn(details: object, message: string): void },
 ): Promise<AnyRedis> {
   const redis: AnyRedis = target.clusterNodes
     ? createCluster(clusterOptions(target.url, target.clusterNodes))
@@ -67,7 +67,7 @@ export async function connectRedis(
   redis.on("error", (error: Error) => {
     if (Date.now() - lastReported < 5000) return;
     lastReported = Date.now();
-    onError(error);
+    logger?.warn({ err: error }, "Redis connection error; commands fail until it reconnects");
   });
   await redis.connect();
   return redis;

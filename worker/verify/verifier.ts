@@ -73,6 +73,9 @@ export function hashSource(source: string): string {
   return createHash("sha256").update(source, "utf8").digest("hex").slice(0, 32);
 }
 
+/** A device's state hash (verify-3.lua); its `{d:<device>}` tag is the slot of all its keys. */
+const deviceStateKey = (prefix: string, deviceId: string) => `${prefix}:{d:${deviceId}}`;
+
 /**
  * Every key of one verification. A device's whole state is one hash (see verify-3.lua); its
  * stored results share its `{d:<device>}` tag, so one slot.
@@ -83,7 +86,7 @@ export function verifierKeys(
   sourceHash: string,
   requestId: string,
 ) {
-  const device = `${prefix}:{d:${deviceId}}`;
+  const device = deviceStateKey(prefix, deviceId);
   return {
     state: device,
     result: `${device}:res:${requestId}`,
@@ -307,7 +310,7 @@ export function createVerifier(deps: VerifierDeps): Verifier {
 
   return {
     async forget(deviceId) {
-      const { state } = verifierKeys(prefix, deviceId, "", "");
+      const state = deviceStateKey(prefix, deviceId);
       return (await scripts.run(lua.forgetDevice, [state], [])) === 1;
     },
     async verify(input, requestId) {
