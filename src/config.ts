@@ -131,6 +131,15 @@ const GatewayConfigSchema = z.object({
    */
   PROBE_CACHE_MS: int(0, 60_000).default(1000),
 
+  // Sign-up (src/accounts/account.service.ts).
+  /**
+   * createAccount calls one source (IP; IPv6: its /64, with 4 times as many per /48) may make
+   * per window, whether or not they create an account.
+   */
+  ACCOUNT_SIGNUPS_PER_SOURCE: int(1, 1_000_000).default(10),
+  /** Length of that window. */
+  ACCOUNT_SIGNUP_WINDOW_SECONDS: int(60, 30 * 24 * 3600).default(3600),
+
   // Sign-in with MFA, step-up and recovery (src/auth, src/recovery).
   /** Wrong passwords one source (IP) may try for one user per window (src/auth/password-attempts.ts). */
   PASSWORD_FAILURES_PER_USER_AND_SOURCE: int(1, 100_000).default(10),
@@ -165,6 +174,13 @@ const GatewayConfigSchema = z.object({
   ROOT_RECOVERY_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
   /** Root recoveries one source (IP) may start per window, over all accounts. */
   ROOT_RECOVERY_SENDS_PER_SOURCE: int(1, 100_000).default(10),
+  /**
+   * Root recoveries the whole service may start per window: a cap on what text messages can
+   * cost when many sources and many fresh accounts pump SMS together. Reaching it refuses every
+   * recovery until the window ends, so alert on
+   * mfa_gateway_budget_refusals_total{budget="recovery_service_wide"}.
+   */
+  ROOT_RECOVERY_SENDS_SERVICE_WIDE: int(1, 100_000_000).default(1000),
   /** Length of those windows. */
   ROOT_RECOVERY_SEND_WINDOW_SECONDS: int(60, 30 * 24 * 3600).default(24 * 3600),
   /** New sets of recovery codes one user may generate per hour (each one mails a notice). */

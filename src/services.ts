@@ -104,7 +104,10 @@ export function createServices(deps: {
   return {
     ...deps,
     audit,
-    accounts: new AccountService(db, audit),
+    accounts: new AccountService(db, audit, budgets, {
+      perSource: config.ACCOUNT_SIGNUPS_PER_SOURCE,
+      windowSeconds: config.ACCOUNT_SIGNUP_WINDOW_SECONDS,
+    }),
     sessions,
     credentials: new CredentialService(db, sessions, audit, passwordAttempts),
     signIn,
@@ -119,6 +122,7 @@ export function createServices(deps: {
       new RecoverySendGuard(budgets, {
         perRecipient: config.ROOT_RECOVERY_SENDS_PER_RECIPIENT,
         perSource: config.ROOT_RECOVERY_SENDS_PER_SOURCE,
+        serviceWide: config.ROOT_RECOVERY_SENDS_SERVICE_WIDE,
         windowSeconds: config.ROOT_RECOVERY_SEND_WINDOW_SECONDS,
         newAccountDays: config.ROOT_RECOVERY_NEW_ACCOUNT_DAYS,
       }),

@@ -8,6 +8,13 @@ import { ACCOUNT_ID_PATTERN } from "../common/iam-names";
 import { alreadyExists, badInput } from "../errors";
 import type { RequestMeta } from "../users/user.service";
 import type { Principal } from "../context";
+import type { RedisBudgets } from "../common/redis-budgets";
+
+/** How many sign-ups one source may make per window (ACCOUNT_SIGNUPS_PER_SOURCE…). */
+export interface SignUpLimits {
+  perSource: number;
+  windowSeconds: number;
+}
 
 const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
 /** AWS's account alias rule: lower-case letters, digits and single hyphens, 3–63 long. */
@@ -35,9 +42,18 @@ export class AccountService {
   constructor(
     private readonly db: Db,
     private readonly audit: AuditService,
+    private readonly budgets: RedisBudgets,
+    private readonly signUps: SignUpLimits,
   ) {}
 
-  /** Public sign-up: the account and its root user, in one transaction. */
+  /**
+   * Public sign-up: the account and its root user, in one transaction.
+   *
+   * Each attempt that passes the input checks spends one of its source's sign-ups first,
+   * whatever it then answers: every account can start root recoveries that text its phone,
+   * every password hash costs real CPU (scrypt), and ALREADY_EXISTS tells whether an email has an
+   * account, so neither may be had without limit.
+   */
   async create(input: NewAccount, meta: RequestMeta) {
     const email = input.email.trim().toLowerCase();
     if (!isBareEmailAddress(email)) throw badInput("The email address is not valid.");
@@ -56,6 +72,10 @@ export class AccountService {
       throw badInput("The account alias must not be twelve digits: that is an account id.");
     }
     checkPasswordRules(input.password);
+    const { perSource, windowSeconds } = this.signUps;
+    await this.budgets.spend(
+      this.budgets.perSource("signup_per_source", meta.sourceIp, perSource, windowSeconds),
+    );
     const passwordHash = await hashPassword(input.password);
     const accountId = newAccountId();
     try {

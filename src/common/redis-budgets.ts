@@ -17,6 +17,13 @@ import type { AnyRedis } from "../../worker/redis-connection";
 import { hashSource } from "../../worker/verify/verifier";
 import { rateLimited, serviceUnavailable } from "../errors";
 import { withTimeout } from "./deadline";
+import { sourceBucket, sourceSite } from "./source-bucket";
+
+/**
+ * How many sources' budgets one IPv6 /48 gets together. An office behind one IPv4 address gets
+ * a single source's budget; a /48 is usually one site too, so a few times that is generous.
+ */
+export const IPV6_SITE_SHARE = 4;
 
 export interface Budget {
   /** What it counts, as metrics name it: `password_per_source`, `recovery_per_phone`… */
@@ -75,6 +82,18 @@ export class RedisBudgets {
     // The worker hashes its sources the same way, for the same reasons.
     const key = `${this.prefix}:{${name}:${hashSource(parts.join("\0"))}}:budget`;
     return { name, key, limit, windowSeconds };
+  }
+
+  /**
+   * The budgets of one source (src/common/source-bucket.ts): its address (IPv6: its /64), and
+   * for IPv6 also its /48 at IPV6_SITE_SHARE times the limit, so a site's 65,536 /64s cannot
+   * each spend a budget of their own. Both carry `name` in metrics.
+   */
+  perSource(name: string, sourceIp: string, limit: number, windowSeconds: number): Budget[] {
+    const site = sourceSite(sourceIp);
+    const own = this.budget(name, [sourceBucket(sourceIp)], limit, windowSeconds);
+    if (site === null) return [own];
+    return [own, this.budget(name, [site], limit * IPV6_SITE_SHARE, windowSeconds)];
   }
 
   /**

@@ -13,8 +13,24 @@ export function sourceBucket(address: string): string {
   if (!ipaddr.isValid(address)) return "unparsed";
   const parsed = ipaddr.process(address);
   if (parsed.kind() === "ipv4") return parsed.toString();
-  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4);
-  return `${parts.map((part) => part.toString(16)).join(":")}::/64`;
+  return ipv6Prefix(parsed as ipaddr.IPv6, 64);
+}
+
+/**
+ * The site an IPv6 source belongs to: its /48, or null for IPv4 and junk. A /64 per source is
+ * not enough on its own, since many hosting providers and ISPs hand out a whole /48, which
+ * holds 65,536 /64s: budgets per source also hold each site to a larger budget of its own
+ * (src/common/redis-budgets.ts `perSource`).
+ */
+export function sourceSite(address: string): string | null {
+  if (!ipaddr.isValid(address)) return null;
+  const parsed = ipaddr.process(address);
+  return parsed.kind() === "ipv6" ? ipv6Prefix(parsed as ipaddr.IPv6, 48) : null;
+}
+
+function ipv6Prefix(address: ipaddr.IPv6, bits: 48 | 64): string {
+  const parts = address.parts.slice(0, bits / 16);
+  return `${parts.map((part) => part.toString(16)).join(":")}::/${bits}`;
 }
 
 /**

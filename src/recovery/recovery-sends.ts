@@ -6,22 +6,23 @@
  *
  * Each recovery counts one send, held before it is stored and given back only if it is not (the
  * messages then never go), in fixed-window budgets:
- * - per source (IPv6: per /64), over all accounts;
+ * - per source (IPv6: per /64, and per /48 at a few times the limit), over all accounts;
  * - per recipient (the email address and the phone number). Accounts younger than
  *   ROOT_RECOVERY_NEW_ACCOUNT_DAYS share one budget per recipient, so fresh accounts made to
  *   name a victim's phone reach it only so often together; an older account has a budget of
  *   its own per recipient, so nobody can spend the owner's recoveries with accounts of their
  *   own.
+ * - service-wide, a cap on what the messages can cost in all (ROOT_RECOVERY_SENDS_SERVICE_WIDE).
  * The per-account cooldown (ROOT_RECOVERY_COOLDOWN_SECONDS) still spaces one account's
  * recoveries out.
  */
 import { ApiError, ErrorCode } from "../errors";
 import type { Claim, RedisBudgets } from "../common/redis-budgets";
-import { sourceBucket } from "../common/source-bucket";
 
 export interface RecoverySendLimits {
   perRecipient: number;
   perSource: number;
+  serviceWide: number;
   windowSeconds: number;
   /** Accounts younger than this share each recipient's budget. */
   newAccountDays: number;
@@ -60,7 +61,7 @@ export class RecoverySendGuard {
     target: RecoveryTarget,
     now: Date,
   ): Promise<SendReservation | { retryAfterSeconds: number }> {
-    const { perRecipient, perSource, windowSeconds, newAccountDays } = this.limits;
+    const { perRecipient, perSource, serviceWide, windowSeconds, newAccountDays } = this.limits;
     const isNew = now.getTime() - target.createdAt.getTime() < newAccountDays * DAY_MS;
     const owner = isNew ? [] : [target.accountId];
     const recipient = (name: string, address: string) =>
@@ -68,14 +69,11 @@ export class RecoverySendGuard {
     let claims: Claim[];
     try {
       claims = await this.budgets.claim([
-        this.budgets.budget(
-          "recovery_per_source",
-          [sourceBucket(sourceIp)],
-          perSource,
-          windowSeconds,
-        ),
+        ...this.budgets.perSource("recovery_per_source", sourceIp, perSource, windowSeconds),
         recipient("recovery_per_email", target.email),
         recipient("recovery_per_phone", target.phone),
+        // Last, so a caller refused by its own budgets never spends the service's.
+        this.budgets.budget("recovery_service_wide", [], serviceWide, windowSeconds),
       ]);
     } catch (error) {
       if (error instanceof ApiError && error.code === ErrorCode.RATE_LIMITED) {

@@ -12,6 +12,7 @@ import { from, SIGN_IN } from "../support/signin";
 import { startStack, type Stack } from "../support/stack";
 import { cleanUpAll, startRedisServer } from "../support/throwaway";
 import { redisReachable } from "../../worker/redis-connection";
+import { IPV6_SITE_SHARE } from "../../src/common/redis-budgets";
 
 const PER_USER_AND_SOURCE = 3;
 const PER_SOURCE = 6;
@@ -206,6 +207,19 @@ describe("password guessing per source", () => {
     retryAfter(await signIn(stack, who, "not the password", source));
     // Another source is untouched.
     expect(errorCode(await signIn(stack, who, "not the password", newSource()))).toBe(
+      "UNAUTHENTICATED",
+    );
+  });
+
+  it("holds a whole IPv6 /48 to a few sources' worth, however many /64s guess", async () => {
+    const { who } = await userWho();
+    const siteBudget = PER_SOURCE * IPV6_SITE_SHARE;
+    const networks = siteBudget / PER_USER_AND_SOURCE;
+    // Each /64 stays within both of its own budgets; together they spend the site's.
+    for (let n = 1; n <= networks; n++)
+      await failTimes(PER_USER_AND_SOURCE, who, `2001:db8:99:${n}::1`);
+    retryAfter(await signIn(stack, who, "not the password", "2001:db8:99:ffff::1"));
+    expect(errorCode(await signIn(stack, who, "not the password", "2001:db8:9a::1"))).toBe(
       "UNAUTHENTICATED",
     );
   });

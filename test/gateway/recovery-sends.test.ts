@@ -5,7 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PASSWORD, testPhone } from "../support/fixtures";
+import { IPV6_SITE_SHARE } from "../../src/common/redis-budgets";
+import { createTestAccount, PASSWORD, testPhone } from "../support/fixtures";
 import { errorCode, ok } from "../support/graphql";
 import { from } from "../support/signin";
 import { startStack, type Stack } from "../support/stack";
@@ -108,5 +109,53 @@ describe("root recovery messages", () => {
     expect(errorCode(await startRecovery(next.email, source))).toBe("RATE_LIMITED");
     // The limit holds that source back, not the account: its owner, elsewhere, goes ahead.
     ok(await startRecovery(next.email, newSource()));
+  });
+
+  it("are started from one IPv6 /48 only a few sources' worth, however many /64s it uses", async () => {
+    const siteBudget = PER_SOURCE * IPV6_SITE_SHARE;
+    for (let i = 0; i < siteBudget; i++) {
+      const network = Math.floor(i / PER_SOURCE) + 1;
+      ok(
+        await startRecovery(
+          (await accountWithPhone(testPhone())).email,
+          `2001:db8:55:${network}::1`,
+        ),
+      );
+    }
+    const next = await accountWithPhone(testPhone());
+    expect(errorCode(await startRecovery(next.email, "2001:db8:55:ffff::1"))).toBe("RATE_LIMITED");
+    ok(await startRecovery(next.email, "2001:db8:56::1"));
+  });
+});
+
+describe("root recovery messages over the whole service", () => {
+  const SERVICE_WIDE = 3;
+  let capped: Stack;
+  beforeAll(async () => {
+    capped = await startStack({
+      env: {
+        TRUST_PROXY: "1",
+        ROOT_RECOVERY_SENDS_SERVICE_WIDE: String(SERVICE_WIDE),
+        ROOT_RECOVERY_COOLDOWN_SECONDS: "0",
+      },
+    });
+  });
+  afterAll(async () => {
+    await capped?.stop();
+  });
+
+  it("stop at the service-wide cap, whoever asks from wherever, and say so in /metrics", async () => {
+    const accounts = [];
+    for (let i = 0; i <= SERVICE_WIDE; i++) accounts.push(await createTestAccount(capped));
+    const start = (email: string) =>
+      capped.gql(START, { input: { email, password: PASSWORD } }, undefined, from(newSource()));
+    for (const account of accounts.slice(0, SERVICE_WIDE)) ok(await start(account.email));
+    const last = accounts.at(-1)!;
+    expect(errorCode(await start(last.email))).toBe("RATE_LIMITED");
+    expect(await capped.db.outboxMessage.count({ where: { recipient: last.phone } })).toBe(0);
+    const metrics = await (await fetch(`${capped.origin}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^mfa_gateway_budget_refusals_total\{budget="recovery_service_wide"\} 1$/m,
+    );
   });
 });

@@ -68,6 +68,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     WORKER_DEADLINE_MS: "2000",
     // Tests read /ready and /metrics right after changing what they report.
     PROBE_CACHE_MS: "0",
+    // Every test signs its accounts up from 127.0.0.1; accounts.test.ts checks the limit.
+    ACCOUNT_SIGNUPS_PER_SOURCE: "1000000",
     ...options.env,
   });
   const logs: string[] = [];

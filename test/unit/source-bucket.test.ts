@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientAddress, sourceBucket } from "../../src/common/source-bucket";
+import { clientAddress, sourceBucket, sourceSite } from "../../src/common/source-bucket";
 
 describe("sourceBucket", () => {
   it("gives every spelling of one IPv4 address, mapped into IPv6 or not, one bucket", () => {
@@ -27,6 +27,19 @@ describe("sourceBucket", () => {
       expect(sourceBucket(odd)).toBe("unparsed");
     }
     expect(sourceBucket("192.0.2.7")).toBe("192.0.2.7");
+  });
+});
+
+describe("sourceSite", () => {
+  it("is an IPv6 source's /48, however written, and nothing for IPv4 or junk", () => {
+    const site = ["2001:db8:7::1", "2001:DB8:7:ffff::2", "2001:0db8:0007:1:2:3:4:5"].map(
+      sourceSite,
+    );
+    expect(new Set(site)).toEqual(new Set(["2001:db8:7::/48"]));
+    expect(sourceSite("2001:db8:8::1")).toBe("2001:db8:8::/48");
+    for (const none of ["10.2.0.1", "::ffff:10.2.0.1", "unknown", ""]) {
+      expect(sourceSite(none)).toBeNull();
+    }
   });
 });
 
