@@ -121,8 +121,16 @@ const GatewayConfigSchema = z.object({
   HTTP_BODY_LIMIT_BYTES: int(1024, 10_000_000).default(100 * 1024),
   /** Origins browsers may call /graphql from (comma-separated, or `*`). Default: none. */
   CORS_ORIGINS: originList,
-  /** Serve Prometheus metrics on GET /metrics of the gateway's own port. */
+  /** Serve Prometheus metrics on GET /metrics. */
   METRICS_ENABLED: bool.default(true),
+  /**
+   * Port of a listener of its own for /metrics, which then leaves the public port: metrics
+   * tell anyone who can read them how often each limit refuses. 0: on the public port.
+   * Default: 9465 in production, else 0.
+   */
+  METRICS_PORT: int(0, 65535).optional(),
+  /** Address that listener binds: loopback, like HOST; `0.0.0.0` where it is scraped from outside. */
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
   /** Distinct operation names given their own latency series; later names share `other`. */
   METRICS_MAX_OPERATION_NAMES: int(0, 10_000).default(100),
   /**
@@ -239,6 +247,7 @@ const ResolvedGatewayConfigSchema = GatewayConfigSchema.transform((config, ctx) 
     ...config,
     GRAPHQL_IDE: config.GRAPHQL_IDE ?? !production,
     GRAPHQL_INTROSPECTION: config.GRAPHQL_INTROSPECTION ?? !production,
+    METRICS_PORT: config.METRICS_PORT ?? (production ? 9465 : 0),
     RECOVERY_CODE_PEPPER: config.RECOVERY_CODE_PEPPER ?? DEV_RECOVERY_CODE_PEPPER,
   };
   if (production && config.RECOVERY_CODE_PEPPER === undefined) {

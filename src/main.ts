@@ -67,7 +67,10 @@ async function main() {
   const url = await gateway.listen(config.PORT, config.HOST);
   const outbox = startOutboxSender(services);
   const cleaner = startExpiredRowsCleaner(services);
-  logger.info({ url }, "gateway listening");
+  logger.info(
+    { url, metrics: config.METRICS_ENABLED ? config.METRICS_PORT || "public port" : "off" },
+    "gateway listening",
+  );
   console.log(`GraphQL gateway ready at ${url}`);
 
   let stopping = false;

@@ -13,6 +13,7 @@ import {
 import { expressMiddleware } from "@as-integrations/express5";
 import express from "express";
 import type { GraphQLSchema } from "graphql";
+import type { GatewayConfig } from "./config";
 import type { GatewayContext } from "./context";
 import { clientAddress } from "./common/source-bucket";
 import { formatError } from "./errors";
@@ -123,11 +124,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const report = await readiness();
     res.status(report.ready ? 200 : 503).json(report);
   });
-  if (config.METRICS_ENABLED) {
-    const render = sharedFor(config.PROBE_CACHE_MS, () => metrics.registry.metrics());
-    app.get("/metrics", async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await render());
-    });
+  const metricsServer = config.METRICS_ENABLED ? metricsListener(config, metrics) : undefined;
+  if (metricsServer === undefined && config.METRICS_ENABLED) {
+    app.get("/metrics", metricsHandler(config, metrics));
   }
 
   const refused = metrics.refused;
@@ -159,15 +158,41 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     app,
     httpServer,
     apollo,
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
-        httpServer.once("error", reject);
-        httpServer.listen(port, host, () => {
-          const { port: bound } = httpServer.address() as AddressInfo;
-          resolve(`http://${host.includes(":") ? `[${host}]` : host}:${bound}/graphql`);
-        });
-      }),
+    async listen(port, host) {
+      if (metricsServer) await listenOn(metricsServer, config.METRICS_PORT, config.METRICS_HOST);
+      return `${await listenOn(httpServer, port, host)}/graphql`;
+    },
     // Apollo's drain plugin stops accepting connections and waits for in-flight requests.
-    stop: () => apollo.stop(),
+    async stop() {
+      await apollo.stop();
+      if (metricsServer?.listening) await new Promise((resolve) => metricsServer.close(resolve));
+    },
   };
+}
+
+function metricsHandler(config: GatewayConfig, metrics: GatewayMetrics): express.RequestHandler {
+  const render = sharedFor(config.PROBE_CACHE_MS, () => metrics.registry.metrics());
+  return async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await render());
+  };
+}
+
+/** /metrics on a port of its own (METRICS_PORT), off the public one; undefined for port 0. */
+function metricsListener(config: GatewayConfig, metrics: GatewayMetrics) {
+  if (config.METRICS_PORT === 0) return undefined;
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/metrics", metricsHandler(config, metrics));
+  return http.createServer(app);
+}
+
+/** Listens and returns the bound origin, `http://host:port`. */
+function listenOn(server: http.Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      const { port: bound } = server.address() as AddressInfo;
+      resolve(`http://${host.includes(":") ? `[${host}]` : host}:${bound}`);
+    });
+  });
 }

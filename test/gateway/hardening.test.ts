@@ -5,6 +5,7 @@
  */
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/free-port";
 import { ConfigError, loadGatewayConfig } from "../../src/config";
 import { errorCode, ok, type GraphQLResponse } from "../support/graphql";
 import { createTestAccount, PASSWORD, type TestAccount } from "../support/fixtures";
@@ -545,8 +546,10 @@ describe("depth and root fields (limits tightened for this stack)", () => {
 
 describe("production", () => {
   let production: Stack;
+  let metricsPort: number;
   beforeAll(async () => {
-    production = await startStack({ env: PRODUCTION });
+    metricsPort = await freePort();
+    production = await startStack({ env: { ...PRODUCTION, METRICS_PORT: String(metricsPort) } });
   });
   afterAll(async () => {
     await production?.stop();
@@ -566,6 +569,13 @@ describe("production", () => {
     expect(res.headers.get("content-type")).not.toContain("text/html");
     expect(res.text).not.toContain("<html");
   });
+
+  it("serves /metrics on its own port only, not to the public one", async () => {
+    expect((await fetch(`${production.origin}/metrics`)).status).toBe(404);
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^# TYPE mfa_gateway_verifications_total counter$/m);
+  });
 });
 
 describe("configuration", () => {
@@ -576,6 +586,12 @@ describe("configuration", () => {
     expect([development.GRAPHQL_INTROSPECTION, development.GRAPHQL_IDE]).toEqual([true, true]);
     const opted = loadGatewayConfig({ ...PRODUCTION, GRAPHQL_INTROSPECTION: "true" });
     expect([opted.GRAPHQL_INTROSPECTION, opted.GRAPHQL_IDE]).toEqual([true, false]);
+  });
+
+  it("moves /metrics off the public port in production, unless told where", () => {
+    expect(loadGatewayConfig(PRODUCTION).METRICS_PORT).toBe(9465);
+    expect(loadGatewayConfig({ ...PRODUCTION, METRICS_PORT: "0" }).METRICS_PORT).toBe(0);
+    expect(loadGatewayConfig({ NODE_ENV: "development" }).METRICS_PORT).toBe(0);
   });
 
   it("needs mail and SMS delivery in production, or an explicit choice to only log messages", () => {
