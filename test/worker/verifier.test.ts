@@ -587,6 +587,24 @@ describe.each([
     expect((await redis.hKeys(state)).sort()).toEqual(["known", "wm"]);
   });
 
+  it("refuses a verification that reaches Redis after its device was forgotten, and writes nothing back", async () => {
+    const { prefix, verifier, device, verify } = setup();
+    const d = device();
+    const now = await redisStep();
+    expect((await verify(login(d.state, d.code(now - 1)))).outcome).toBe("OK");
+    const state = `${prefix}:{d:${d.state.deviceId}}`;
+    expect(await verifier.forget(d.state.deviceId)).toBe(true);
+    // As an enableMfaDevice checked while its device was deleted: a genuine pair, too late.
+    const late = await verify(pair("enrol", d.state, d.code(now), d.code(now + 1)));
+    expect(late.outcome).toBe("INVALID");
+    // Only the tombstone is left, and it lapses like every key.
+    expect(await redis.hGetAll(state)).toEqual({ gone: "1" });
+    const ttl = await redis.ttl(state);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(10 * 60);
+    expect(await verifier.forget(d.state.deviceId)).toBe(false);
+  });
+
   it("leaves no key without an expiry, so every lock is temporary", async () => {
     const { prefix, device, verify } = setup();
     const d = device();

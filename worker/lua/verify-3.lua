@@ -23,6 +23,7 @@
     dev         device-wide failures of sources not known to it, "n|untilMs|lastMs"
     p:<source>  this source's failures, "n|untilMs|lastMs"
     known       sources that succeeded here, "<source>=<ms>;...", the most recent few
+    gone        the device was deleted (forget-device-1.lua): refuse, and write nothing
 
   ARGV[1]  mode            "login" (one code) or "pair" (two consecutive codes: enrol, resync)
   ARGV[2]  fingerprint     HMAC of the request under the seed; a reused request id must match
@@ -106,7 +107,8 @@ local sourceHash = ARGV[22]
 -- Hex only, so it is safe inside the patterns and separators below.
 assert(string.match(sourceHash, '^%x+$'), 'the source hash must be hex')
 local pairField = 'p:' .. sourceHash
-local fields = redis.call('HMGET', state, 'wm', 'burn', 'dev', 'known', pairField)
+local fields = redis.call('HMGET', state, 'wm', 'burn', 'dev', 'known', pairField, 'gone')
+if fields[6] then return {1, 0, 0, nowMs, 0, ''} end
 
 -- Known sources: "<hash>=<ms>;..." (hashes are hex, so neither separator occurs in them).
 local knownMemoryMs = tonumber(ARGV[23]) * 1000

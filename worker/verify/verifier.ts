@@ -311,7 +311,9 @@ export function createVerifier(deps: VerifierDeps): Verifier {
   return {
     async forget(deviceId) {
       const state = deviceStateKey(prefix, deviceId);
-      return (await scripts.run(lua.forgetDevice, [state], [])) === 1;
+      // The tombstone outlives any verification of the device still under way: requests run
+      // within their deadline, long before a result's life ends.
+      return (await scripts.run(lua.forgetDevice, [state], [policy.resultTtlSeconds])) === 1;
     },
     async verify(input, requestId) {
       const parsed = RequestSchema.safeParse(input);
