@@ -11,13 +11,13 @@ export class CreateAccountInput {
   @Field()
   password!: string;
 
-  @Field({
+  @Field(() => String, {
     nullable: true,
     description:
       "Shown in authenticator apps instead of the id, and signs IAM users in: 3–63 lower-case " +
       "letters, digits and single hyphens, and not twelve digits (that is an account id).",
   })
-  accountAlias?: string;
+  accountAlias?: string | null;
 }
 
 @InputType()

@@ -35,7 +35,7 @@ export interface NewAccount {
   email: string;
   phone: string;
   password: string;
-  accountAlias?: string;
+  accountAlias?: string | null;
 }
 
 export class AccountService {
@@ -60,7 +60,7 @@ export class AccountService {
     if (!PHONE_PATTERN.test(input.phone)) {
       throw badInput("The phone number must be in E.164 form, for example +14155550100.");
     }
-    if (input.accountAlias !== undefined && !ALIAS_PATTERN.test(input.accountAlias)) {
+    if (input.accountAlias != null && !ALIAS_PATTERN.test(input.accountAlias)) {
       throw badInput(
         "The account alias must be 3 to 63 lower-case letters, digits and single hyphens, " +
           "starting and ending with a letter or digit.",
@@ -68,7 +68,7 @@ export class AccountService {
     }
     // Sign-in reads twelve digits as an account id, so such an alias could never be used, and
     // it could pose as another account's id.
-    if (input.accountAlias !== undefined && ACCOUNT_ID_PATTERN.test(input.accountAlias)) {
+    if (input.accountAlias != null && ACCOUNT_ID_PATTERN.test(input.accountAlias)) {
       throw badInput("The account alias must not be twelve digits: that is an account id.");
     }
     checkPasswordRules(input.password);

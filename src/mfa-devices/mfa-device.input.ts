@@ -14,10 +14,12 @@ export class CreateVirtualMfaDeviceInput {
   @Field(() => String, { description: "Letters, digits and +=,.@_- ; unique per path." })
   virtualMfaDeviceName!: string;
 
-  @Field(() => String, { nullable: true, defaultValue: "/" })
+  // Non-null with a default: GraphQL applies a default only to an absent field, so an explicit
+  // null must be refused by validation, not reach the service as null.
+  @Field(() => String, { nullable: false, defaultValue: "/" })
   path!: string;
 
-  @Field(() => [TagInput], { nullable: true, defaultValue: [], description: "At most 50." })
+  @Field(() => [TagInput], { nullable: false, defaultValue: [], description: "At most 50." })
   tags!: TagInput[];
 }
 

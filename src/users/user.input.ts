@@ -5,13 +5,17 @@ export class CreateUserInput {
   @Field()
   userName!: string;
 
-  @Field({ nullable: true, defaultValue: "/" })
+  // Non-null with a default, as CreateVirtualMfaDeviceInput's path and tags.
+  @Field({ nullable: false, defaultValue: "/" })
   path!: string;
 
-  @Field({ nullable: true, description: "Lets the user sign in; without it they cannot." })
-  password?: string;
+  @Field(() => String, {
+    nullable: true,
+    description: "Lets the user sign in; without it (or with null) they cannot.",
+  })
+  password?: string | null;
 
-  @Field({ nullable: true, defaultValue: false })
+  @Field({ nullable: false, defaultValue: false })
   isAdministrator!: boolean;
 
   @Field(() => String, {

@@ -55,7 +55,7 @@ export class UserService {
     input: {
       userName: string;
       path: string;
-      password?: string;
+      password?: string | null;
       isAdministrator: boolean;
       email?: string | null;
     },
@@ -63,7 +63,7 @@ export class UserService {
   ): Promise<UserRow> {
     const userName = checkNewUserName(input.userName);
     const path = checkPath(input.path);
-    if (input.password !== undefined) checkPasswordRules(input.password);
+    if (input.password != null) checkPasswordRules(input.password);
     const email = input.email == null ? null : checkNoticeEmail(input.email);
     const existing = await this.db.user.findUnique({
       where: {
@@ -75,7 +75,7 @@ export class UserService {
       select: { id: true },
     });
     if (existing) throw alreadyExists(`User with name ${userName} already exists.`);
-    const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+    const passwordHash = input.password == null ? null : await hashPassword(input.password);
     const user = await this.db.user
       .create({
         data: {

@@ -12,8 +12,19 @@
  */
 import { createHash } from "node:crypto";
 import fc from "fast-check";
+import {
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
+  isListType,
+  isNonNullType,
+  isScalarType,
+  type GraphQLArgument,
+  type GraphQLInputType,
+} from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/errors";
+import { buildGatewaySchema } from "../../src/schema/build";
 import { createTestAccount, createTestUser, type TestAccount } from "../support/fixtures";
 import type { GraphQLResponse } from "../support/graphql";
 import { enrolForSignIn, passwordSession } from "../support/signin";
@@ -360,4 +371,61 @@ describe("hostile input", () => {
       JSON.stringify(Object.fromEntries(codesSeen)),
     );
   }, 180_000);
+
+  it("answers an explicit null in every nullable argument and input field with a typed error or a result", async () => {
+    // GraphQL applies a default only to an absent field: an explicit null reaches the resolver
+    // as null, which once crashed createUser and createVirtualMfaDevice.
+    const schema = await buildGatewaySchema();
+    const seen: string[] = [];
+    for (const [kind, root] of [
+      ["query", schema.getQueryType()!],
+      ["mutation", schema.getMutationType()!],
+    ] as const) {
+      for (const field of Object.values(root.getFields())) {
+        if (field.name.startsWith("_") || field.args.length === 0) continue;
+        const selection = isScalarType(getNamedType(field.type)) ? "" : " { __typename }";
+        const query =
+          `${kind}(${field.args.map((a) => `$${a.name}: ${a.type.toString()}`).join(", ")}) ` +
+          `{ ${field.name}(${field.args.map((a) => `${a.name}: $${a.name}`).join(", ")})${selection} }`;
+        for (const variables of withOneNull(field.args)) {
+          for (const as of ["root", "alice"] as const) {
+            await checkAnswer({ name: field.name, as, query } as Op, variables);
+          }
+          seen.push(field.name);
+        }
+      }
+    }
+    expect(seen).toEqual(expect.arrayContaining(["createUser", "createAccount", "signIn"]));
+    console.log("[hostile input] explicit nulls tried:", JSON.stringify([...new Set(seen)]));
+  }, 180_000);
 });
+
+/** Variables filling every argument, each time with one nullable argument or field set to null. */
+function withOneNull(args: readonly GraphQLArgument[]): Record<string, unknown>[] {
+  const filled = Object.fromEntries(args.map((a) => [a.name, filler(a.type)]));
+  const cases: Record<string, unknown>[] = [];
+  for (const arg of args) {
+    if (!isNonNullType(arg.type)) cases.push({ ...filled, [arg.name]: null });
+    const named = getNamedType(arg.type);
+    if (!isInputObjectType(named) || isListType(arg.type)) continue;
+    for (const inner of Object.values(named.getFields())) {
+      if (isNonNullType(inner.type)) continue;
+      const input = filled[arg.name] as Record<string, unknown>;
+      cases.push({ ...filled, [arg.name]: { ...input, [inner.name]: null } });
+    }
+  }
+  return cases;
+}
+
+/** A plausible value of a type: enough to pass validation and reach the resolver. */
+function filler(type: GraphQLInputType): unknown {
+  const inner = isNonNullType(type) ? type.ofType : type;
+  if (isListType(inner)) return [];
+  if (isEnumType(inner)) return inner.getValues()[0]!.name;
+  if (isInputObjectType(inner)) {
+    return Object.fromEntries(
+      Object.values(inner.getFields()).map((f) => [f.name, filler(f.type)]),
+    );
+  }
+  return { Int: 900, Float: 1, Boolean: false }[inner.name] ?? "null-check-1";
+}
