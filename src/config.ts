@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import ipaddr from "ipaddr.js";
+import proxyaddr from "proxy-addr";
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -25,6 +26,16 @@ const isProxyAddress = (entry: string) => {
   return isLiteralAddress(address) && Number(bits) <= max;
 };
 
+/** What Express itself will accept: it refuses `/0` (trusting every address is never meant). */
+const compilesAsProxy = (entry: string) => {
+  try {
+    proxyaddr.compile(entry);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /**
  * Which proxies' X-Forwarded-For to believe: a hop count (0: none, the socket's peer is the
  * client), or the proxies' own addresses and CIDR ranges, which is safer: with a hop count, a
@@ -37,7 +48,7 @@ const trustProxy = z
     const trimmed = text.trim();
     if (/^\d+$/.test(trimmed) && Number(trimmed) <= 10) return Number(trimmed);
     const entries = trimmed.split(",").map((entry) => entry.trim());
-    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    const bad = entries.filter((entry) => !isProxyAddress(entry) || !compilesAsProxy(entry));
     if (bad.length > 0 || entries.length === 0) {
       ctx.addIssue({
         code: "custom",

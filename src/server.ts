@@ -15,7 +15,7 @@ import express from "express";
 import type { GraphQLSchema } from "graphql";
 import type { GatewayConfig } from "./config";
 import type { GatewayContext } from "./context";
-import { clientAddress } from "./common/source-bucket";
+import { clientAddress, trustProxy } from "./common/source-bucket";
 import { formatError } from "./errors";
 import { createEntityLoaders } from "./federation/entity-loaders";
 import { EntityReferenceService } from "./federation/entity-reference.service";
@@ -67,7 +67,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const entityReferences = new EntityReferenceService(services.db);
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", config.TRUST_PROXY);
+  app.set("trust proxy", trustProxy(config.TRUST_PROXY));
   const httpServer = http.createServer(app);
 
   const apollo = new ApolloServer<GatewayContext>({

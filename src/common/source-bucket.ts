@@ -8,6 +8,7 @@
  * Audit records keep the exact address; only budget keys use the bucket.
  */
 import ipaddr from "ipaddr.js";
+import proxyaddr from "proxy-addr";
 
 export function sourceBucket(address: string): string {
   if (!ipaddr.isValid(address)) return "unparsed";
@@ -44,6 +45,20 @@ export function clientAddress(derived: string | undefined, peer: string | undefi
   if (address && ipaddr.isValid(address)) return address;
   if (peer && ipaddr.isValid(peer)) return peer;
   return "unknown";
+}
+
+/**
+ * Express's `trust proxy` for TRUST_PROXY: a hop count as it is; a list of proxies as a test
+ * that reads each X-Forwarded-For entry without its port. Express asks about each entry as
+ * written, and `10.0.0.5:80` parses as no address, so a trusted proxy that writes its own entry
+ * with a port ended the walk there, and every client behind it shared that proxy's budget.
+ */
+export function trustProxy(
+  setting: number | string[],
+): number | ((address: string, hop: number) => boolean) {
+  if (typeof setting === "number") return setting;
+  const trusted = proxyaddr.compile(setting);
+  return (address, hop) => trusted(withoutPort(address), hop);
 }
 
 /**
