@@ -14,7 +14,7 @@ import { voidPendingRecoveries } from "../recovery/root-recovery.service";
 import type { RequestMeta } from "../users/user.service";
 import { lockUser } from "../users/user-lock";
 import type { UserRow } from "../users/user.type";
-import { canActOnUser } from "./access";
+import { canActOnUser, canManageRootDevice } from "./access";
 import { hashPassword, verifyPassword } from "./password";
 import type { PasswordAttemptGuard } from "./password-attempts";
 import { checkPasswordRules } from "./password-rules";
@@ -49,6 +49,10 @@ export class CredentialService {
     });
     if (!user) throw forbidden();
     if (user._count.devices > 0 && !principal.mfaAuthenticated) throw forbidden();
+    // Root's password is root's credential like its device and recovery codes: a programmatic
+    // (getSessionToken) session may manage none of them. With the password, a leaked token
+    // could otherwise change it and sign the owner out for good (recovery needs the password).
+    if (user.isRoot && !canManageRootDevice(principal)) throw forbidden();
     const currentHash = user.passwordHash;
     // A stolen session must not become a password oracle: guesses spend the sign-in budget.
     const attempt = await this.attempts.begin(`user:${user.id}`, meta.sourceIp);

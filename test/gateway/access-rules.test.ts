@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, ok, type GraphQLResponse } from "../support/graphql";
-import { createTestAccount, createTestUser, type TestAccount } from "../support/fixtures";
+import { createTestAccount, createTestUser, PASSWORD, type TestAccount } from "../support/fixtures";
 import {
   actionsOf,
   enrolForSignIn,
@@ -408,7 +408,8 @@ describe("the root user's device", () => {
     );
     const aliceDevice = await enrolled(o, "alice");
     const rootMfa = await mfaSession(stack, { email: o.account.email }, rootDevice);
-    const sts = actionsOf(stack, await stsSession(rootMfa, rootDevice));
+    const stsToken = await stsSession(rootMfa, rootDevice);
+    const sts = actionsOf(stack, stsToken);
     const spare = await newDevice(stack, o.account.rootToken, "spare");
     expectForbidden(await sts.deactivate(rootDevice.serialNumber));
     expectForbidden(await sts.resync("root", rootDevice.serialNumber, DUMMY));
@@ -417,6 +418,14 @@ describe("the root user's device", () => {
     expectForbidden(await sts.tag(rootDevice.serialNumber));
     // Root's recovery codes stand in for root's device, so they are refused too.
     expectForbidden(await sts.generateRecoveryCodes());
+    // And so is root's password: with it, a leaked token could sign the owner out for good.
+    const change = await stack.gql(
+      `mutation($input: ChangePasswordInput!) { changePassword(input: $input) { sessionsSignedOut } }`,
+      { input: { currentPassword: PASSWORD, newPassword: "a brand new passphrase 42" } },
+      stsToken,
+    );
+    expectForbidden(change);
+    ok(await stack.gql("{ user { userName } }", {}, rootMfa));
     expect(await assignedTo(rootDevice.serialNumber)).toBe("root");
     ok(await sts.deactivate(aliceDevice.serialNumber, "alice"));
     expect(await assignedTo(aliceDevice.serialNumber)).toBeNull();
