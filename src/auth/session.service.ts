@@ -128,10 +128,23 @@ export class SessionService {
     return first.count + second.count;
   }
 
+  /**
+   * Ends a session and every session derived from it (getSessionToken, at any depth), so none
+   * outlives the one it came from. Twice, as revokeAllOf: a grant in flight holds the caller's
+   * row, so the first pass waits for it to commit and the second, with a fresh snapshot, ends
+   * the session it created.
+   */
   async revoke(sessionId: string): Promise<void> {
-    await this.db.session.updateMany({
-      where: { id: sessionId, revokedAt: null },
-      data: { revokedAt: new Date() },
-    });
+    const now = new Date().toISOString();
+    for (let pass = 0; pass < 2; pass++) {
+      await this.db.$executeRaw`
+        WITH RECURSIVE "family" AS (
+          SELECT "id" FROM "Session" WHERE "id" = ${sessionId}::uuid
+          UNION
+          SELECT s."id" FROM "Session" s JOIN "family" f ON s."parentId" = f."id"
+        )
+        UPDATE "Session" SET "revokedAt" = ${now}::timestamp
+        WHERE "id" IN (SELECT "id" FROM "family") AND "revokedAt" IS NULL`;
+    }
   }
 }

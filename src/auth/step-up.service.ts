@@ -113,8 +113,10 @@ export class StepUpService {
          FROM "claim"
        )
        INSERT INTO "Session"
-         ("id", "tokenHash", "accountId", "userId", "kind", "mfaAuthenticated", "expiresAt")
-       SELECT $9::uuid, $10::text, $5::text, $4::text, $11::text, true, $12::timestamp
+         ("id", "tokenHash", "accountId", "userId", "kind", "mfaAuthenticated", "expiresAt",
+          "parentId")
+       SELECT $9::uuid, $10::text, $5::text, $4::text, $11::text, true, $12::timestamp,
+              $13::uuid
        FROM "claim"
        RETURNING "id"`,
       [

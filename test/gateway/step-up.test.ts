@@ -89,6 +89,29 @@ describe("getSessionToken", () => {
     ok(await stepUp(first.getSessionToken.token, device, 900));
   });
 
+  it("ends with the session it came from, at any depth, when that one signs out", async () => {
+    const { account, token, device } = await signedInUser();
+    const child = ok(await stepUp(token, device, 3600)).getSessionToken.token;
+    const grandchild = ok(await stepUp(child, device, 900)).getSessionToken.token;
+    // Another session of the same user is no relation, and stays.
+    const who = { account: account.accountId, userName: "alice" };
+    const other = await mfaSession(stack, who, device);
+    ok(await stack.gql("mutation { signOut { signedOut } }", {}, token));
+    for (const ended of [token, child, grandchild]) {
+      expect(errorCode(await actionsOf(stack, ended).user())).toBe("UNAUTHENTICATED");
+    }
+    ok(await actionsOf(stack, other).user());
+  });
+
+  it("ends only itself and what came from it when a derived session signs out", async () => {
+    const { token, device } = await signedInUser();
+    const child = ok(await stepUp(token, device, 3600)).getSessionToken.token;
+    const grandchild = ok(await stepUp(child, device, 900)).getSessionToken.token;
+    ok(await stack.gql("mutation { signOut { signedOut } }", {}, child));
+    expect(errorCode(await actionsOf(stack, grandchild).user())).toBe("UNAUTHENTICATED");
+    ok(await actionsOf(stack, token).user());
+  });
+
   it("defaults to 12 hours, and never outlives the calling session", async () => {
     const { token, device } = await signedInUser();
     // The calling session has its default 12 hours, less a moment: the default is cut to that.
