@@ -101,12 +101,15 @@ export class MfaDeviceService {
     const serialNumber = checkNewSerialNumber(deviceSerialNumber(accountId, path, name));
     const account = await this.db.account.findUniqueOrThrow({ where: { id: accountId } });
     // Cheap early refusals, so no seed is made for nothing; the transaction below decides.
+    // The quota first: a plain user at their quota would otherwise learn for free, and without
+    // end, which names are taken (ALREADY_EXISTS) and which free (LIMIT_EXCEEDED), where every
+    // read answers both alike. Below it, each name that is free makes a device.
+    await this.checkUnassignedLeftBy(principal, this.db);
     if (
       await this.db.virtualMfaDevice.findUnique({ where: { serialNumber }, select: { id: true } })
     ) {
       throw deviceExists();
     }
-    await this.checkUnassignedLeftBy(principal, this.db);
 
     // The id comes first: the worker binds the sealed seed to it.
     const deviceId = randomUUID();

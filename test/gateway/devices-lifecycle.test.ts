@@ -233,6 +233,15 @@ describe("creating a device", () => {
     expect(errorCode(res)).toBe("LIMIT_EXCEEDED");
     expect(res.errors![0]!.message).toContain("created by one user");
     expect(await deviceCount(account)).toBe(MAX_UNASSIGNED_CREATED_PER_USER);
+    // At the bound, a name that is taken answers as a free one does, so a plain user cannot
+    // probe for free which devices exist where no read of theirs would show them.
+    await createDevice(stack, account.rootToken, "break-glass");
+    const taken = await stack.gql(
+      CREATE_DEVICE,
+      { input: { virtualMfaDeviceName: "break-glass" } },
+      hal,
+    );
+    expect(errorCode(taken)).toBe("LIMIT_EXCEEDED");
     // Enabling one of them makes room again.
     const step = await awayFromStepEdge(stack);
     const input = { userName: "hal", serialNumber: first.serialNumber };
