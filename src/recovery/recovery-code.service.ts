@@ -27,6 +27,8 @@ export interface GeneratedRecoveryCodes {
   generatedAt: Date;
 }
 
+const noDevice = () => badInput("Recovery codes need an enabled MFA device; enable one first.");
+
 export class RecoveryCodeService {
   constructor(
     private readonly db: Db,
@@ -48,9 +50,7 @@ export class RecoveryCodeService {
     // a programmatic (getSessionToken) one, as for the device itself.
     if (principal.isRoot && !canManageRootDevice(principal)) throw forbidden();
     const devices = await this.db.virtualMfaDevice.count({ where: { userId: principal.userId } });
-    if (devices === 0) {
-      throw badInput("Recovery codes need an enabled MFA device; enable one first.");
-    }
+    if (devices === 0) throw noDevice();
     await this.budgets.spend([
       this.budgets.budget(
         "recovery_code_sets_per_user",
@@ -65,6 +65,14 @@ export class RecoveryCodeService {
       // One set at a time: without the lock, concurrent calls each delete only the codes they
       // can see, and several "replaced" sets stay valid.
       if (!(await lockUser(tx, principal.userId))) throw unauthenticated();
+      // Again under the lock, which deactivating a device and completing a root recovery take
+      // too: either may have ended while the budget was spent (deleting the codes), and a set
+      // made after them would outlive the device, or the recovery, it was meant to go with.
+      const live = await tx.session.count({ where: { id: principal.sessionId, revokedAt: null } });
+      if (live === 0) throw unauthenticated();
+      if ((await tx.virtualMfaDevice.count({ where: { userId: principal.userId } })) === 0) {
+        throw noDevice();
+      }
       await tx.recoveryCode.deleteMany({ where: { userId: principal.userId } });
       await tx.recoveryCode.createMany({
         data: codes.map((code) => ({

@@ -12,6 +12,7 @@
  */
 import { createHmac, randomInt, randomUUID, timingSafeEqual } from "node:crypto";
 import type { GatewayConfig } from "../config";
+import { lockUser } from "../users/user-lock";
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
 import { badInput, invalidCode, rateLimited, unauthenticated, type ApiError } from "../errors";
@@ -249,7 +250,9 @@ export class RootRecoveryService {
           devices: { select: { serialNumber: true } },
         },
       });
-      if (!root) return null;
+      // The lock that generateRecoveryCodes takes: a set being made now either commits first,
+      // and is deleted below, or finds its session signed out.
+      if (!root || !(await lockUser(tx, root.id))) return null;
       // Whoever holds the lost device may also hold a session of root's: sign every one out,
       // so that after a recovery only the recovery session stands.
       const signedOut = await this.sessions.revokeAllOf(tx, root.id);

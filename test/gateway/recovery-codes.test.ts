@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, DEV_RECOVERY_CODE_PEPPER, loadGatewayConfig } from "../../src/config";
 import { hashRecoveryCode, normaliseRecoveryCode } from "../../src/recovery/recovery-code";
 import { errorCode, ok } from "../support/graphql";
-import { createTestAccount, createTestUser } from "../support/fixtures";
+import { createTestAccount, createTestUser, PASSWORD } from "../support/fixtures";
 import {
   actionsOf,
   answer,
@@ -22,6 +22,12 @@ import {
   randomSource,
 } from "../support/signin";
 import { startStack, type Stack } from "../support/stack";
+import { randomUUID } from "node:crypto";
+import { AuditService } from "../../src/audit/audit.service";
+import { hashToken } from "../../src/auth/tokens";
+import type { RedisBudgets } from "../../src/common/redis-budgets";
+import type { Principal } from "../../src/context";
+import { RecoveryCodeService } from "../../src/recovery/recovery-code.service";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -300,5 +306,113 @@ describe("the pepper", () => {
     }
     const { challenge } = await challengeFor(stack, who);
     ok(await answer(stack, { challenge, code: codes[0]! }));
+  });
+});
+
+describe("a set made while what it stands for ends", () => {
+  /**
+   * The real service on the real PostgreSQL, with only its Redis budget held open, so that
+   * something else can happen between the checks and the set's transaction, as a slow Redis
+   * round trip allows in production.
+   */
+  function heldService() {
+    let reached!: () => void;
+    let release!: () => void;
+    const atBudget = new Promise<void>((resolve) => (reached = resolve));
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const budgets = {
+      budget: () => ({ name: "held", key: "held", limit: 5, windowSeconds: 3600 }),
+      spend: async () => {
+        reached();
+        await gate;
+      },
+    } as unknown as RedisBudgets;
+    const service = new RecoveryCodeService(
+      stack.db,
+      new AuditService(stack.db),
+      stack.config.RECOVERY_CODE_PEPPER,
+      budgets,
+      5,
+    );
+    return { service, atBudget, release };
+  }
+
+  /** The principal a session token authenticates as, read from its row. */
+  async function principalOf(token: string): Promise<Principal> {
+    const row = await stack.db.session.findUniqueOrThrow({
+      where: { tokenHash: hashToken(token) },
+      include: { user: true },
+    });
+    return {
+      sessionId: row.id,
+      userId: row.userId,
+      accountId: row.accountId,
+      isRoot: row.user.isRoot,
+      isAdmin: row.user.isAdmin,
+      mfaAuthenticated: row.mfaAuthenticated,
+      kind: row.kind as Principal["kind"],
+      expiresAt: row.expiresAt,
+    };
+  }
+
+  const meta = () => ({ requestId: randomUUID(), sourceIp: "198.51.100.1" });
+
+  it("is refused when the user's last device is deactivated meanwhile, and leaves no codes", async () => {
+    const account = await createTestAccount(stack);
+    const alice = await createTestUser(stack, account.rootToken, "alice");
+    const device = await enrolForSignIn(stack, account.rootToken, "alice", "alice-phone");
+    const token = await mfaSession(
+      stack,
+      { account: account.accountId, userName: "alice" },
+      device,
+    );
+    const { service, atBudget, release } = heldService();
+    const pending = service.generate(await principalOf(token), meta());
+    await atBudget;
+    ok(await actionsOf(stack, account.rootToken).deactivate(device.serialNumber, "alice"));
+    release();
+    await expect(pending).rejects.toMatchObject({ extensions: { code: "BAD_USER_INPUT" } });
+    expect(await stack.db.recoveryCode.count({ where: { userId: alice.userId } })).toBe(0);
+  });
+
+  it("is refused when a root recovery completes meanwhile, and leaves root no codes", async () => {
+    const account = await createTestAccount(stack);
+    const device = await enrolForSignIn(
+      stack,
+      account.rootToken,
+      "root",
+      "root-account-mfa-device",
+    );
+    const thief = await mfaSession(stack, { email: account.email }, device);
+    const { service, atBudget, release } = heldService();
+    const pending = service.generate(await principalOf(thief), meta());
+    await atBudget;
+    // The owner recovers root meanwhile, which signs root's sessions out and drops its codes.
+    const started = ok(
+      await stack.gql<{ startRootRecovery: { recoveryToken: string } }>(
+        `mutation($input: StartRootRecoveryInput!) { startRootRecovery(input: $input) { recoveryToken } }`,
+        { input: { email: account.email, password: PASSWORD } },
+        undefined,
+        from(randomSource()),
+      ),
+    ).startRootRecovery;
+    const messages = await outboxOf(stack, account.accountId, "root-recovery-code");
+    const codeIn = (channel: string) =>
+      /\b(\d{8})\b/.exec(messages.filter((m) => m.channel === channel).at(-1)!.body)![1]!;
+    ok(
+      await stack.gql(
+        `mutation($input: CompleteRootRecoveryInput!) { completeRootRecovery(input: $input) { serialNumbers } }`,
+        {
+          input: {
+            recoveryToken: started.recoveryToken,
+            emailCode: codeIn("EMAIL"),
+            phoneCode: codeIn("SMS"),
+          },
+        },
+      ),
+    );
+    release();
+    await expect(pending).rejects.toMatchObject({ extensions: { code: "UNAUTHENTICATED" } });
+    expect(await stack.db.recoveryCode.count({ where: { userId: account.accountId } })).toBe(0);
   });
 });
