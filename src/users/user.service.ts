@@ -143,6 +143,9 @@ export class UserService {
       where: {
         accountId: principal.accountId,
         path: { startsWith: likeLiteral(pathPrefix) },
+        // Administrators may not read root (user(userName: "root") is FORBIDDEN to them), so
+        // their list leaves it out, as AWS's ListUsers always does.
+        ...(principal.isRoot ? {} : { isRoot: false }),
         ...(after === undefined ? {} : { userNameKey: { gt: after } }),
       },
       orderBy: { userNameKey: "asc" },

@@ -284,6 +284,16 @@ describe("listing users", () => {
     expect(errorCode(res)).toBe("BAD_USER_INPUT");
   });
 
+  it("leaves root out for an administrator, who may not read it, and not for root", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "ada", { isAdministrator: true });
+    const ada = (await signInUser(stack, account.accountId, "ada")).session!.token;
+    const names = async (token: string) =>
+      ok(await stack.gql<ListData>(LIST, {}, token)).users.edges.map((e) => e.node.userName);
+    expect(await names(ada)).toEqual(["ada"]);
+    expect(await names(account.rootToken)).toEqual(["ada", "root"]);
+  });
+
   it("is for root and administrators only", async () => {
     const account = await createTestAccount(stack);
     await createTestUser(stack, account.rootToken, "frank");
