@@ -281,6 +281,14 @@ const ResolvedGatewayConfigSchema = GatewayConfigSchema.transform((config, ctx) 
       });
     }
   }
+  // Its messages carry root recovery codes: in production they do not cross a network in clear.
+  if (production && config.SMS_WEBHOOK_URL?.startsWith("http:")) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["SMS_WEBHOOK_URL"],
+      message: "must be https:// in production: the messages carry one-time codes",
+    });
+  }
   if (resolved.GRAPHQL_IDE && !resolved.GRAPHQL_INTROSPECTION) {
     ctx.addIssue({
       code: "custom",

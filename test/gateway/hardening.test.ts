@@ -607,6 +607,14 @@ describe("configuration", () => {
     expect(() =>
       loadGatewayConfig({ ...undelivered, OUTBOX_SENDER_ENABLED: "false" }),
     ).not.toThrow();
+    // The codes do not cross a network in clear.
+    expect(() =>
+      loadGatewayConfig({ ...PRODUCTION, SMS_WEBHOOK_URL: "http://sms.example/send" }),
+    ).toThrow(/SMS_WEBHOOK_URL.*https/);
+    expect(
+      loadGatewayConfig({ NODE_ENV: "development", SMS_WEBHOOK_URL: "http://127.0.0.1:9/x" })
+        .SMS_WEBHOOK_URL,
+    ).toBe("http://127.0.0.1:9/x");
     // Outside production, messages without a transport are logged, as in development.
     expect(loadGatewayConfig({ NODE_ENV: "development" }).SMTP_URL).toBeUndefined();
   });
