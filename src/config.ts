@@ -194,9 +194,10 @@ const GatewayConfigSchema = z.object({
   /** Root recoveries one source (IP) may start per window, over all accounts. */
   ROOT_RECOVERY_SENDS_PER_SOURCE: int(1, 100_000).default(10),
   /**
-   * Root recoveries the whole service may start per window: a cap on what text messages can
-   * cost when many sources and many fresh accounts pump SMS together. Reaching it refuses every
-   * recovery until the window ends, so alert on
+   * Root recoveries all accounts younger than ROOT_RECOVERY_NEW_ACCOUNT_DAYS together may start
+   * per window: a cap on what text messages can cost when many sources pump SMS through fresh
+   * accounts. Reaching it refuses those accounts' recoveries until the window ends (older
+   * accounts never meet it), so alert on
    * mfa_gateway_budget_refusals_total{budget="recovery_service_wide"}.
    */
   ROOT_RECOVERY_SENDS_SERVICE_WIDE: int(1, 100_000_000).default(1000),
@@ -282,7 +283,11 @@ const ResolvedGatewayConfigSchema = GatewayConfigSchema.transform((config, ctx) 
     }
   }
   // Its messages carry root recovery codes: in production they do not cross a network in clear.
-  if (production && config.SMS_WEBHOOK_URL?.startsWith("http:")) {
+  if (
+    production &&
+    config.SMS_WEBHOOK_URL &&
+    new URL(config.SMS_WEBHOOK_URL).protocol !== "https:"
+  ) {
     ctx.addIssue({
       code: "custom",
       path: ["SMS_WEBHOOK_URL"],

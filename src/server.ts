@@ -165,7 +165,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     // Apollo's drain plugin stops accepting connections and waits for in-flight requests.
     async stop() {
       await apollo.stop();
-      if (metricsServer?.listening) await new Promise((resolve) => metricsServer.close(resolve));
+      if (metricsServer?.listening) {
+        const closed = new Promise((resolve) => metricsServer.close(resolve));
+        // A scrape is never worth waiting for at shutdown, and a half-sent one would hold it.
+        metricsServer.closeAllConnections();
+        await closed;
+      }
     },
   };
 }
@@ -183,7 +188,11 @@ function metricsListener(config: GatewayConfig, metrics: GatewayMetrics) {
   const app = express();
   app.disable("x-powered-by");
   app.get("/metrics", metricsHandler(config, metrics));
-  return http.createServer(app);
+  const server = http.createServer(app);
+  // Scrapers send a bare GET; anything slower is not one.
+  server.headersTimeout = 5000;
+  server.requestTimeout = 10_000;
+  return server;
 }
 
 /** Listens and returns the bound origin, `http://host:port`. */

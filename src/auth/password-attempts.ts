@@ -6,8 +6,10 @@
  * password is checked, so parallel guesses cannot slip past the limit, and counted only when
  * the password is wrong:
  * - per (user, source): one source may guess one user's password only so often;
- * - per source (IPv6: per /64, and per /48 at a few times the limit): one source may not spray
- *   guesses over many users.
+ * - per source (IPv6: per /64): one source may not spray guesses over many users. Not per /48
+ *   as well, unlike the budgets of rare, costly actions (sign-ups, recovery texts): a /48 on a
+ *   mobile or cloud network holds many unrelated users, and one of them could then keep all
+ *   the others from signing in.
  * There is deliberately no budget per user across all sources: anyone who knows a user name
  * could then keep its owner from signing in (Keycloak's and privacyIDEA's users' complaint in
  * totp-verifiers-compared.md). A user's password alone is not enough where MFA is on.
@@ -47,21 +49,21 @@ export class PasswordAttemptGuard {
    */
   async begin(identity: string, sourceIp: string): Promise<PasswordAttempt> {
     const { perSource, perUserAndSource, windowSeconds } = this.limits;
-    const claims = await this.budgets.claim([
+    const source = sourceBucket(sourceIp);
+    const [fromSource, userFromSource] = (await this.budgets.claim([
+      this.budgets.budget("password_per_source", [source], perSource, windowSeconds),
       this.budgets.budget(
         "password_per_user_and_source",
-        [identity, sourceBucket(sourceIp)],
+        [identity, source],
         perUserAndSource,
         windowSeconds,
       ),
-      ...this.budgets.perSource("password_per_source", sourceIp, perSource, windowSeconds),
-    ]);
-    const [userFromSource, ...fromSource] = claims as [Claim, ...Claim[]];
+    ])) as [Claim, Claim];
     return {
-      failed: () => this.budgets.settle([userFromSource, ...fromSource], "count"),
+      failed: () => this.budgets.settle([fromSource, userFromSource], "count"),
       succeeded: async () => {
         await Promise.all([
-          this.budgets.settle(fromSource, "release"),
+          this.budgets.settle([fromSource], "release"),
           this.budgets.settle([userFromSource], "forgive"),
         ]);
       },

@@ -65,11 +65,16 @@ export class RecoveryCodeService {
       // One set at a time: without the lock, concurrent calls each delete only the codes they
       // can see, and several "replaced" sets stay valid.
       if (!(await lockUser(tx, principal.userId))) throw unauthenticated();
-      // Again under the lock, which deactivating a device and completing a root recovery take
-      // too: either may have ended while the budget was spent (deleting the codes), and a set
-      // made after them would outlive the device, or the recovery, it was meant to go with.
-      const live = await tx.session.count({ where: { id: principal.sessionId, revokedAt: null } });
-      if (live === 0) throw unauthenticated();
+      // Again under the lock, which deactivating a device takes too, and with the session's row
+      // held: the device may have gone, or a root recovery signed the session out (deleting the
+      // codes), while the budget was spent, and a set made after them would outlive what it
+      // stands for. A recovery completing now waits for this set, then signs the session out
+      // and deletes it. (Completing takes no user lock: it locks the recovery first, and a
+      // password change locks in the other order.)
+      const live = await tx.$queryRaw<unknown[]>`
+        SELECT 1 FROM "Session"
+        WHERE "id" = ${principal.sessionId}::uuid AND "revokedAt" IS NULL FOR SHARE`;
+      if (live.length === 0) throw unauthenticated();
       if ((await tx.virtualMfaDevice.count({ where: { userId: principal.userId } })) === 0) {
         throw noDevice();
       }

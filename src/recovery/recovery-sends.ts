@@ -12,7 +12,9 @@
  *   name a victim's phone reach it only so often together; an older account has a budget of
  *   its own per recipient, so nobody can spend the owner's recoveries with accounts of their
  *   own.
- * - service-wide, a cap on what the messages can cost in all (ROOT_RECOVERY_SENDS_SERVICE_WIDE).
+ * - service-wide for accounts younger than ROOT_RECOVERY_NEW_ACCOUNT_DAYS together, a cap on
+ *   what pumping through fresh accounts can cost (ROOT_RECOVERY_SENDS_SERVICE_WIDE); older
+ *   accounts never meet it, so nobody can shut recovery off for them.
  * The per-account cooldown (ROOT_RECOVERY_COOLDOWN_SECONDS) still spaces one account's
  * recoveries out.
  */
@@ -72,8 +74,12 @@ export class RecoverySendGuard {
         ...this.budgets.perSource("recovery_per_source", sourceIp, perSource, windowSeconds),
         recipient("recovery_per_email", target.email),
         recipient("recovery_per_phone", target.phone),
-        // Last, so a caller refused by its own budgets never spends the service's.
-        this.budgets.budget("recovery_service_wide", [], serviceWide, windowSeconds),
+        // Last, so a caller refused by its own budgets never spends the service's. New accounts
+        // only: they are what pumping needs in bulk, and a cap that established accounts shared
+        // would let anyone shut root recovery off for everyone with throwaway accounts.
+        ...(isNew
+          ? [this.budgets.budget("recovery_service_wide", [], serviceWide, windowSeconds)]
+          : []),
       ]);
     } catch (error) {
       if (error instanceof ApiError && error.code === ErrorCode.RATE_LIMITED) {

@@ -12,7 +12,6 @@
  */
 import { createHmac, randomInt, randomUUID, timingSafeEqual } from "node:crypto";
 import type { GatewayConfig } from "../config";
-import { lockUser } from "../users/user-lock";
 import type { Db } from "../db";
 import type { AuditEntry, AuditService } from "../audit/audit.service";
 import { badInput, invalidCode, rateLimited, unauthenticated, type ApiError } from "../errors";
@@ -250,13 +249,12 @@ export class RootRecoveryService {
           devices: { select: { serialNumber: true } },
         },
       });
-      // The lock that generateRecoveryCodes takes: a set being made now either commits first,
-      // and is deleted below, or finds its session signed out.
-      if (!root || !(await lockUser(tx, root.id))) return null;
+      if (!root) return null;
       // Whoever holds the lost device may also hold a session of root's: sign every one out,
       // so that after a recovery only the recovery session stands.
       const signedOut = await this.sessions.revokeAllOf(tx, root.id);
-      // And root's recovery codes, which a recovery means were lost too, perhaps with the device.
+      // And root's recovery codes, which a recovery means were lost too, perhaps with the device:
+      // after the sign-out, which waited for any set being made (it holds its session's row).
       await tx.recoveryCode.deleteMany({ where: { userId: root.id } });
       const session = await this.sessions.issue(
         root,

@@ -608,9 +608,15 @@ describe("configuration", () => {
       loadGatewayConfig({ ...undelivered, OUTBOX_SENDER_ENABLED: "false" }),
     ).not.toThrow();
     // The codes do not cross a network in clear.
-    expect(() =>
-      loadGatewayConfig({ ...PRODUCTION, SMS_WEBHOOK_URL: "http://sms.example/send" }),
-    ).toThrow(/SMS_WEBHOOK_URL.*https/);
+    for (const clear of [
+      "http://sms.example/send",
+      "HTTP://sms.example/send",
+      "ws://sms.example",
+    ]) {
+      expect(() => loadGatewayConfig({ ...PRODUCTION, SMS_WEBHOOK_URL: clear })).toThrow(
+        /SMS_WEBHOOK_URL.*https/,
+      );
+    }
     expect(
       loadGatewayConfig({ NODE_ENV: "development", SMS_WEBHOOK_URL: "http://127.0.0.1:9/x" })
         .SMS_WEBHOOK_URL,

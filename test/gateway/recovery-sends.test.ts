@@ -144,9 +144,14 @@ describe("root recovery messages over the whole service", () => {
     await capped?.stop();
   });
 
-  it("stop at the service-wide cap, whoever asks from wherever, and say so in /metrics", async () => {
+  it("stop at the service-wide cap for new accounts, whoever asks from wherever, and say so in /metrics", async () => {
     const accounts = [];
     for (let i = 0; i <= SERVICE_WIDE; i++) accounts.push(await createTestAccount(capped));
+    const established = await createTestAccount(capped);
+    await capped.db.account.update({
+      where: { id: established.accountId },
+      data: { createdAt: new Date(Date.now() - 30 * 24 * 3600 * 1000) },
+    });
     const start = (email: string) =>
       capped.gql(START, { input: { email, password: PASSWORD } }, undefined, from(newSource()));
     for (const account of accounts.slice(0, SERVICE_WIDE)) ok(await start(account.email));
@@ -157,5 +162,7 @@ describe("root recovery messages over the whole service", () => {
     expect(metrics).toMatch(
       /^mfa_gateway_budget_refusals_total\{budget="recovery_service_wide"\} 1$/m,
     );
+    // Fresh accounts cannot shut recovery off for an established one.
+    ok(await start(established.email));
   });
 });
