@@ -19,7 +19,7 @@ import {
   currentStep,
   ENABLE_DEVICE,
   RESYNC_DEVICE,
-  STEP_SECONDS,
+  untilNextStep,
 } from "./totp";
 
 export const SIGN_IN = `mutation($input: SignInInput!) {
@@ -150,7 +150,9 @@ export async function nextStep(stack: Stack, device: EnrolledDevice): Promise<nu
     const centre = (await currentStep(stack)) + row.drift;
     const step = Math.max((row.lastStep ?? centre - 2) + 1, centre - 1);
     if (step <= centre + 1) return step;
-    await awayFromStepEdge(stack, STEP_SECONDS - 1); // waits for the next step to begin
+    // Not awayFromStepEdge(stack, STEP_SECONDS - 1): called in a step's first second it did not
+    // wait, so two attempts could fall in one step (a CI flake).
+    await untilNextStep(stack);
   }
   throw new Error("no fresh step inside the login window");
 }

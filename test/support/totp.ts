@@ -29,9 +29,14 @@ export async function currentStep(stack: Stack): Promise<number> {
  */
 export async function awayFromStepEdge(stack: Stack, marginSeconds = 3): Promise<number> {
   const now = await redisNow(stack);
-  const left = STEP_SECONDS - (now % STEP_SECONDS);
-  if (left < marginSeconds) await new Promise((r) => setTimeout(r, left * 1000 + 200));
+  if (STEP_SECONDS - (now % STEP_SECONDS) < marginSeconds) await untilNextStep(stack);
   return currentStep(stack);
+}
+
+/** Waits until the next step has begun, however early in the current one it is called. */
+export async function untilNextStep(stack: Stack): Promise<void> {
+  const now = await redisNow(stack);
+  await new Promise((r) => setTimeout(r, (STEP_SECONDS - (now % STEP_SECONDS)) * 1000 + 200));
 }
 
 /** The code oathtool computes for a base32 secret at a TOTP step (SHA1, 6 digits, 30 s). */
