@@ -75,7 +75,15 @@ export function createServices(deps: {
   const sessions = new SessionService(db, deps.sql);
   const users = new UserService(db, audit);
   const codeVerification = new CodeVerificationService(db, deps.worker, deps.logger);
-  const mfaDevices = new MfaDeviceService(db, deps.worker, audit, users, config, deps.logger);
+  const mfaDevices = new MfaDeviceService(
+    db,
+    deps.worker,
+    audit,
+    users,
+    config,
+    deps.logger,
+    budgets,
+  );
   const mfaFailures = new MfaFailureService(db, config.MFA_FAILURE_NOTIFY_EVERY);
   const recoveryCodes = new RecoveryCodeService(
     db,

@@ -8,6 +8,7 @@ import type { WorkerClient } from "../../worker/client";
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { GatewayConfig } from "../config";
+import type { RedisBudgets } from "../common/redis-budgets";
 import type { AuditService } from "../audit/audit.service";
 import { canManageRootDevice, isAccountAdmin, isRecoverySession } from "../auth/access";
 import {
@@ -72,6 +73,9 @@ export interface PageArgs {
   after?: string | null;
 }
 
+/** ALREADY_EXISTS answers to one plain user's createVirtualMfaDevice per hour. */
+export const TAKEN_NAME_ANSWERS_PER_HOUR = 10;
+
 export class MfaDeviceService {
   constructor(
     private readonly db: Db,
@@ -80,6 +84,7 @@ export class MfaDeviceService {
     private readonly users: UserService,
     private readonly config: Pick<GatewayConfig, "MFA_ISSUER">,
     private readonly logger: Logger,
+    private readonly budgets: RedisBudgets,
     private readonly maxDevicesPerAccount = DEFAULT_MAX_DEVICES_PER_ACCOUNT,
   ) {}
 
@@ -108,6 +113,18 @@ export class MfaDeviceService {
     if (
       await this.db.virtualMfaDevice.findUnique({ where: { serialNumber }, select: { id: true } })
     ) {
+      // Below the quota a taken name still says so, as AWS's does, and costs nothing: a plain
+      // user may hear it only so often, or they could list by guessing what no read shows them.
+      if (!isAccountAdmin(principal)) {
+        await this.budgets.spend([
+          this.budgets.budget(
+            "device_name_taken_per_user",
+            [principal.userId],
+            TAKEN_NAME_ANSWERS_PER_HOUR,
+            3600,
+          ),
+        ]);
+      }
       throw deviceExists();
     }
 

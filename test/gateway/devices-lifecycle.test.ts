@@ -11,7 +11,10 @@ import {
   signInUser,
   type TestAccount,
 } from "../support/fixtures";
-import { MAX_UNASSIGNED_CREATED_PER_USER } from "../../src/mfa-devices/mfa-device.service";
+import {
+  MAX_UNASSIGNED_CREATED_PER_USER,
+  TAKEN_NAME_ANSWERS_PER_HOUR,
+} from "../../src/mfa-devices/mfa-device.service";
 import { startStack, type Stack } from "../support/stack";
 import {
   awayFromStepEdge,
@@ -220,6 +223,25 @@ describe("creating a device", () => {
     expect(errorCode(res)).toBe("LIMIT_EXCEEDED");
     expect(res.errors![0]!.extensions!.iamCode).toBe("LimitExceeded");
     expect(await deviceCount(account)).toBe(5000);
+  });
+
+  it("tells a plain user a name is taken only so often, and an administrator always", async () => {
+    const account = await createTestAccount(stack);
+    await createTestUser(stack, account.rootToken, "ivy");
+    await createTestUser(stack, account.rootToken, "ops", { isAdministrator: true });
+    const ivy = (await signInUser(stack, account.accountId, "ivy")).session!.token;
+    const ops = (await signInUser(stack, account.accountId, "ops")).session!.token;
+    await createDevice(stack, account.rootToken, "break-glass");
+    const probe = (token: string) =>
+      stack.gql(CREATE_DEVICE, { input: { virtualMfaDeviceName: "break-glass" } }, token);
+    for (let i = 0; i < TAKEN_NAME_ANSWERS_PER_HOUR; i++) {
+      expect(errorCode(await probe(ivy))).toBe("ALREADY_EXISTS");
+    }
+    expect(errorCode(await probe(ivy))).toBe("RATE_LIMITED");
+    expect(errorCode(await probe(ops))).toBe("ALREADY_EXISTS");
+    // Nothing was made by any of it, and ivy may still create a device of her own.
+    expect(await deviceCount(account)).toBe(1);
+    await createDevice(stack, ivy, "ivy-phone");
   });
 
   it("bounds the unassigned devices a plain user may leave behind, but not an administrator's", async () => {
