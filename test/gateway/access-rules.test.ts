@@ -15,6 +15,7 @@ import { createTestAccount, createTestUser, PASSWORD, type TestAccount } from ".
 import {
   actionsOf,
   enrolForSignIn,
+  enrolRootDevice,
   enrolPair,
   mfaSession,
   newDevice,
@@ -300,12 +301,7 @@ describe("taking one's own device away", () => {
     const adminPassword = actionsOf(stack, await passwordSession(stack, o.who("admin")));
     const adminDevice = await enrolled(o, "admin");
     expectForbidden(await adminPassword.deactivate(adminDevice.serialNumber));
-    const rootDevice = await enrolForSignIn(
-      stack,
-      o.account.rootToken,
-      "root",
-      "root-account-mfa-device",
-    );
+    const rootDevice = await enrolRootDevice(stack, o.account.rootToken);
     expectForbidden(
       await actionsOf(stack, o.account.rootToken).deactivate(rootDevice.serialNumber),
     );
@@ -356,12 +352,7 @@ describe("the root user's device", () => {
   it("is root's alone: an administrator is FORBIDDEN every change, even after MFA", async () => {
     const o = await office();
     const adminDevice = await enrolled(o, "admin");
-    const rootDevice = await enrolForSignIn(
-      stack,
-      o.account.rootToken,
-      "root",
-      "root-account-mfa-device",
-    );
+    const rootDevice = await enrolRootDevice(stack, o.account.rootToken);
     const admin = actionsOf(stack, await mfaSession(stack, o.who("admin"), adminDevice));
     const spare = await newDevice(stack, o.account.rootToken, "spare");
     expectForbidden(await admin.createDevice("root-account-mfa-device"));
@@ -400,12 +391,7 @@ describe("the root user's device", () => {
 
   it("is FORBIDDEN to root's programmatic (STS) session, which still manages other users' devices", async () => {
     const o = await office();
-    const rootDevice = await enrolForSignIn(
-      stack,
-      o.account.rootToken,
-      "root",
-      "root-account-mfa-device",
-    );
+    const rootDevice = await enrolRootDevice(stack, o.account.rootToken);
     const aliceDevice = await enrolled(o, "alice");
     const rootMfa = await mfaSession(stack, { email: o.account.email }, rootDevice);
     const stsToken = await stsSession(rootMfa, rootDevice);

@@ -27,6 +27,7 @@ import {
   answer,
   challengeFor,
   enrolForSignIn,
+  enrolRootDevice,
   from,
   generateRecoveryCodes,
   nextCode,
@@ -413,7 +414,7 @@ describe("secrets", () => {
       getSessionToken: { token: string };
     };
     tokens.push(sts.getSessionToken.token);
-    const root = await enrolForSignIn(stack, account.rootToken, "root", "root-account-mfa-device");
+    const root = await enrolRootDevice(stack, account.rootToken);
     const recovery = await recoveryMessages(account);
     tokens.push(recovery.recoveryToken);
     await stack.gql(SIGN_IN, { input: { email: account.email, password: PASSWORD } });

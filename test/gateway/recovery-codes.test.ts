@@ -13,6 +13,7 @@ import {
   challengeFor,
   type Challenge,
   enrolForSignIn,
+  enrolRootDevice,
   from,
   generateRecoveryCodes,
   GENERATE_RECOVERY_CODES,
@@ -377,12 +378,7 @@ describe("a set made while what it stands for ends", () => {
 
   it("is refused when a root recovery completes meanwhile, and leaves root no codes", async () => {
     const account = await createTestAccount(stack);
-    const device = await enrolForSignIn(
-      stack,
-      account.rootToken,
-      "root",
-      "root-account-mfa-device",
-    );
+    const device = await enrolRootDevice(stack, account.rootToken);
     const thief = await mfaSession(stack, { email: account.email }, device);
     const { service, atBudget, release } = heldService();
     const pending = service.generate(await principalOf(thief), meta());

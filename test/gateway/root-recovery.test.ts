@@ -13,6 +13,7 @@ import {
   answer,
   challengeFor,
   enrolForSignIn,
+  enrolRootDevice,
   enrolPair,
   nextCode,
   outboxOf,
@@ -79,7 +80,7 @@ async function sentCodes(account: TestAccount) {
 /** An account whose root has an MFA device, and a recovery started for it. */
 async function rootWithLostDevice() {
   const account = await createTestAccount(stack);
-  const device = await enrolForSignIn(stack, account.rootToken, "root", "root-account-mfa-device");
+  const device = await enrolRootDevice(stack, account.rootToken);
   const started = ok(await start(account.email)).startRootRecovery;
   return { account, device, started, ...(await sentCodes(account)) };
 }

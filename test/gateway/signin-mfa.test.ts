@@ -13,6 +13,7 @@ import {
   answer,
   challengeFor,
   enrolForSignIn,
+  enrolRootDevice,
   from,
   nextCode,
   nextStep,
@@ -111,12 +112,7 @@ describe("signing in with a password", () => {
 
   it("asks the root user for MFA as well once root has a device", async () => {
     const account = await createTestAccount(stack);
-    const device = await enrolForSignIn(
-      stack,
-      account.rootToken,
-      "root",
-      "root-account-mfa-device",
-    );
+    const device = await enrolRootDevice(stack, account.rootToken);
     const challenge = await challengeFor(stack, { email: account.email });
     expect(challenge.serialNumbers).toEqual([device.serialNumber]);
     const res = ok(

@@ -9,6 +9,7 @@ import { createTestAccount, createTestUser } from "../support/fixtures";
 import {
   actionsOf,
   enrolForSignIn,
+  enrolRootDevice,
   GET_SESSION_TOKEN,
   mfaSession,
   newDevice,
@@ -135,12 +136,7 @@ describe("getSessionToken", () => {
 
   it("caps the root user's sessions at one hour, as AWS does", async () => {
     const account = await createTestAccount(stack);
-    const device = await enrolForSignIn(
-      stack,
-      account.rootToken,
-      "root",
-      "root-account-mfa-device",
-    );
+    const device = await enrolRootDevice(stack, account.rootToken);
     const res = ok(await stepUp(account.rootToken, device, 7200));
     expect(lifeOf(res)).toBeGreaterThan(3590);
     expect(lifeOf(res)).toBeLessThanOrEqual(3600);
@@ -239,7 +235,7 @@ describe("getSessionToken", () => {
     const bobs = await enrolForSignIn(stack, account.rootToken, "bob", "bob-phone");
     const unassigned = await newDevice(stack, account.rootToken, "spare");
     const other = await createTestAccount(stack);
-    const theirs = await enrolForSignIn(stack, other.rootToken, "root", "root-account-mfa-device");
+    const theirs = await enrolRootDevice(stack, other.rootToken);
     const as = actionsOf(stack, token);
     const answers = [
       await as.getSessionToken(bobs.serialNumber, await nextCode(stack, bobs)),

@@ -114,6 +114,10 @@ export function answer(
  * now-8 and now-7, which the enrolment window accepts. The stored drift is then -7, and each
  * sign-in may take the step after the last one at once (see nextCode).
  */
+/** The root user's own device, under the name AWS reserves for it, enabled for sign-in. */
+export const enrolRootDevice = (stack: Stack, rootToken: string) =>
+  enrolForSignIn(stack, rootToken, "root", "root-account-mfa-device");
+
 export async function enrolForSignIn(
   stack: Stack,
   token: string,
