@@ -124,10 +124,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const report = await readiness();
     res.status(report.ready ? 200 : 503).json(report);
   });
-  const metricsServer = config.METRICS_ENABLED ? metricsListener(config, metrics) : undefined;
-  if (metricsServer === undefined && config.METRICS_ENABLED) {
+  // METRICS_PORT 0: on the public port; else on a listener of its own.
+  const metricsServer =
+    config.METRICS_ENABLED && config.METRICS_PORT > 0
+      ? metricsListener(config, metrics)
+      : undefined;
+  if (config.METRICS_ENABLED && !metricsServer)
     app.get("/metrics", metricsHandler(config, metrics));
-  }
 
   const refused = metrics.refused;
   if (config.GRAPHQL_IDE) app.get("/graphql", await createGraphiQLHandler());
@@ -182,9 +185,8 @@ function metricsHandler(config: GatewayConfig, metrics: GatewayMetrics): express
   };
 }
 
-/** /metrics on a port of its own (METRICS_PORT), off the public one; undefined for port 0. */
-function metricsListener(config: GatewayConfig, metrics: GatewayMetrics) {
-  if (config.METRICS_PORT === 0) return undefined;
+/** /metrics on a port of its own (METRICS_PORT), off the public one. */
+function metricsListener(config: GatewayConfig, metrics: GatewayMetrics): http.Server {
   const app = express();
   app.disable("x-powered-by");
   app.get("/metrics", metricsHandler(config, metrics));

@@ -20,8 +20,9 @@ import { withTimeout } from "./deadline";
 import { sourceBucket, sourceSite } from "./source-bucket";
 
 /**
- * How many sources' budgets one IPv6 /48 gets together. An office behind one IPv4 address gets
- * a single source's budget; a /48 is usually one site too, so a few times that is generous.
+ * How many sources' budgets one IPv6 /48 gets together, in the budgets of rare, costly actions
+ * (sign-ups, recovery texts). Not password checks: a /48 on a mobile or cloud network holds many
+ * unrelated users, and there one could keep the rest from signing in (password-attempts.ts).
  */
 export const IPV6_SITE_SHARE = 4;
 
@@ -85,9 +86,9 @@ export class RedisBudgets {
   }
 
   /**
-   * The budgets of one source (src/common/source-bucket.ts): its address (IPv6: its /64), and
-   * for IPv6 also its /48 at IPV6_SITE_SHARE times the limit, so a site's 65,536 /64s cannot
-   * each spend a budget of their own. Both carry `name` in metrics.
+   * The budgets of one source for a rare, costly action (src/common/source-bucket.ts): its
+   * address (IPv6: its /64), and for IPv6 also its /48 at IPV6_SITE_SHARE times the limit, so a
+   * /48's 65,536 /64s cannot each spend a budget of their own. Both carry `name` in metrics.
    */
   perSource(name: string, sourceIp: string, limit: number, windowSeconds: number): Budget[] {
     const site = sourceSite(sourceIp);

@@ -18,9 +18,9 @@ export function sourceBucket(address: string): string {
 }
 
 /**
- * The site an IPv6 source belongs to: its /48, or null for IPv4 and junk. A /64 per source is
- * not enough on its own, since many hosting providers and ISPs hand out a whole /48, which
- * holds 65,536 /64s: budgets per source also hold each site to a larger budget of its own
+ * The /48 an IPv6 source belongs to, or null for IPv4 and junk. A /64 per source is not enough
+ * on its own, since tunnel brokers and some ISPs hand out a whole /48, which holds 65,536 /64s:
+ * the budgets of rare, costly actions also hold each /48 to a larger budget of its own
  * (src/common/redis-budgets.ts `perSource`).
  */
 export function sourceSite(address: string): string | null {

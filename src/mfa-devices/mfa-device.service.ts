@@ -106,15 +106,14 @@ export class MfaDeviceService {
     const serialNumber = checkNewSerialNumber(deviceSerialNumber(accountId, path, name));
     const account = await this.db.account.findUniqueOrThrow({ where: { id: accountId } });
     // Cheap early refusals, so no seed is made for nothing; the transaction below decides.
-    // The quota first: a plain user at their quota would otherwise learn for free, and without
-    // end, which names are taken (ALREADY_EXISTS) and which free (LIMIT_EXCEEDED), where every
-    // read answers both alike. Below it, each name that is free makes a device.
+    // Every read answers a plain user alike for a device that is not theirs and one that does
+    // not exist, so a taken name must not tell them for free: the quota comes first (at it, a
+    // taken name and a free one both answer LIMIT_EXCEEDED), and below it they hear
+    // ALREADY_EXISTS, as AWS answers, only so often.
     await this.checkUnassignedLeftBy(principal, this.db);
     if (
       await this.db.virtualMfaDevice.findUnique({ where: { serialNumber }, select: { id: true } })
     ) {
-      // Below the quota a taken name still says so, as AWS's does, and costs nothing: a plain
-      // user may hear it only so often, or they could list by guessing what no read shows them.
       if (!isAccountAdmin(principal)) {
         await this.budgets.spend([
           this.budgets.budget(

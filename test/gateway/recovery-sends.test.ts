@@ -14,15 +14,16 @@ import { startStack, type Stack } from "../support/stack";
 const PER_RECIPIENT = 2;
 const PER_SOURCE = 3;
 
+/** Sources by X-Forwarded-For; and recovery after recovery, so only the budgets hold one back. */
+const BACK_TO_BACK = { TRUST_PROXY: "1", ROOT_RECOVERY_COOLDOWN_SECONDS: "0" };
+
 let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     env: {
-      TRUST_PROXY: "1",
+      ...BACK_TO_BACK,
       ROOT_RECOVERY_SENDS_PER_RECIPIENT: String(PER_RECIPIENT),
       ROOT_RECOVERY_SENDS_PER_SOURCE: String(PER_SOURCE),
-      // So one account may start recovery after recovery, and only the budgets hold it back.
-      ROOT_RECOVERY_COOLDOWN_SECONDS: "0",
     },
   });
 });
@@ -51,15 +52,15 @@ async function accountWithPhone(phone: string) {
   return { email, accountId: data.createAccount.account.accountId };
 }
 
-const startRecovery = (email: string, source: string) =>
-  stack.gql(START, { input: { email, password: PASSWORD } }, undefined, from(source));
+const startRecovery = (email: string, source: string, target = stack) =>
+  target.gql(START, { input: { email, password: PASSWORD } }, undefined, from(source));
 
 const textsTo = (phone: string) =>
   stack.db.outboxMessage.count({ where: { channel: "SMS", recipient: phone } });
 
 /** Makes an account as old as one that existed long before anyone thought to attack it. */
-const backdate = (accountId: string) =>
-  stack.db.account.update({
+const backdate = (accountId: string, target = stack) =>
+  target.db.account.update({
     where: { id: accountId },
     data: { createdAt: new Date(Date.now() - 30 * 24 * 3600 * 1000) },
   });
@@ -133,11 +134,7 @@ describe("root recovery messages over the whole service", () => {
   let capped: Stack;
   beforeAll(async () => {
     capped = await startStack({
-      env: {
-        TRUST_PROXY: "1",
-        ROOT_RECOVERY_SENDS_SERVICE_WIDE: String(SERVICE_WIDE),
-        ROOT_RECOVERY_COOLDOWN_SECONDS: "0",
-      },
+      env: { ...BACK_TO_BACK, ROOT_RECOVERY_SENDS_SERVICE_WIDE: String(SERVICE_WIDE) },
     });
   });
   afterAll(async () => {
@@ -148,12 +145,8 @@ describe("root recovery messages over the whole service", () => {
     const accounts = [];
     for (let i = 0; i <= SERVICE_WIDE; i++) accounts.push(await createTestAccount(capped));
     const established = await createTestAccount(capped);
-    await capped.db.account.update({
-      where: { id: established.accountId },
-      data: { createdAt: new Date(Date.now() - 30 * 24 * 3600 * 1000) },
-    });
-    const start = (email: string) =>
-      capped.gql(START, { input: { email, password: PASSWORD } }, undefined, from(newSource()));
+    await backdate(established.accountId, capped);
+    const start = (email: string) => startRecovery(email, newSource(), capped);
     for (const account of accounts.slice(0, SERVICE_WIDE)) ok(await start(account.email));
     const last = accounts.at(-1)!;
     expect(errorCode(await start(last.email))).toBe("RATE_LIMITED");
